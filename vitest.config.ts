@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'ca-server/**/*.test.ts', 'node-agent/**/*.test.ts', 'plugins/**/*.test.ts', 'cli/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+  },
+});
