@@ -72,6 +72,10 @@ export class SpiffeId {
 
   /** Istio's Kubernetes convention: spiffe://<td>/ns/<ns>/sa/<sa>. */
   static forServiceAccount(td: TrustDomain, namespace: string, serviceAccount: string): SpiffeId {
+    // each name must stay one segment: "a/sa/b" as a namespace would forge another identity's path
+    if (namespace.includes('/') || serviceAccount.includes('/')) {
+      throw invalidArgument('Kubernetes namespace and service account names may not contain "/"', 'bad_spiffe_id');
+    }
     return SpiffeId.fromParts(td, `/ns/${namespace}/sa/${serviceAccount}`);
   }
 

@@ -59,8 +59,11 @@ export interface AuthorityRecord {
   upstream: string;
   /** PEM of the certificate, followed by its chain up to (excluding) the root for intermediates. */
   certificatePem: string;
-  /** Path of the private key file (0600), if meshid holds the key. */
+  /** Path of the private key file (0600), if meshid holds the key; relative paths are under the data dir. */
   keyPath?: string;
+  /** PEM of the upstream roots the chain verifies against (intermediates only); they stay in the trust bundle
+   * while this authority is prepared, active, or retired but not yet expired. */
+  upstreamRootsPem?: string;
   notBefore: Date;
   notAfter: Date;
   createdAt: Date;
@@ -87,7 +90,7 @@ export interface DataStore {
   listEntries(filter?: { parentId?: string }): Promise<RegistrationEntry[]>;
   deleteEntry(id: string): Promise<boolean>;
 
-  listAuthorities(): Promise<AuthorityRecord[]>;
+  listAuthorities(filter?: { state?: AuthorityState; kind?: AuthorityRecord['kind'] }): Promise<AuthorityRecord[]>;
   putAuthority(authority: AuthorityRecord): Promise<void>;
 
   transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T>;

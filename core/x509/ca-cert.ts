@@ -23,10 +23,14 @@ export interface CaCertificateRequest {
 }
 
 /** Random positive serial of 128 bits (top bit cleared so DER needs no sign padding). */
-export function randomSerialHex(bytes = 16): string {
+export function randomSerial(bytes = 16): Buffer {
   const serial = randomBytes(bytes);
   serial[0] = (serial[0]! & 0x7f) | 0x01;
-  return serial.toString('hex');
+  return serial;
+}
+
+export function randomSerialHex(bytes = 16): string {
+  return randomSerial(bytes).toString('hex');
 }
 
 /** Builds a signing (cA=true) certificate: a root when self-signed, an intermediate otherwise. */

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { invalidArgument, MeshidError } from '../../core/errors.js';
+import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
+import type { AdminServiceHandlers } from '../../protos/gen/meshid/v1/AdminService.js';
+import type { Agent } from '../../protos/gen/meshid/v1/Agent.js';
+import type { Entry } from '../../protos/gen/meshid/v1/Entry.js';
+import type { JoinToken } from '../../protos/gen/meshid/v1/JoinToken.js';
+import type { AgentRecord, DataStore, JoinTokenRecord, RegistrationEntry } from '../datastore/datastore.js';
+import { unary } from './handler.js';
+
+export interface AdminServiceDeps {
+  trustDomain: TrustDomain;
+  store: DataStore;
+  joinTokens: {
+    createJoinToken(request: { spiffeId?: string; ttlSeconds?: number }): Promise<{ id: string; token: string; spiffeId: SpiffeId; expiresAt: Date }>;
+  };
+  bundle(format: 'pem' | 'jwks'): string;
+  log: Logger;
+}
+
+const SELECTOR = /^[a-z0-9_-]+:[^\s]+$/;
+
+/** The local administration API (Unix socket): join tokens, registration entries, agents, the bundle. */
+export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
+  const { store, trustDomain, log } = deps;
+  const now = () => new Date();
+
+  return {
+    CreateJoinToken: unary(log, 'CreateJoinToken', async (req) => {
+      // 0 = the configured default; the attestor enforces joinToken.maxTtl.
+      const ttlSeconds = req.ttl_seconds || undefined;
+      const spiffeId = req.spiffe_id ? memberId(req.spiffe_id, trustDomain, 'spiffe_id').toString() : undefined;
+      const created = await deps.joinTokens.createJoinToken({ spiffeId, ttlSeconds });
+      log.info({ tokenId: created.id, spiffeId: created.spiffeId.toString(), expiresAt: created.expiresAt }, 'join token created');
+      const record = { id: created.id, tokenHash: '', spiffeId: created.spiffeId.toString(), createdAt: now(), expiresAt: created.expiresAt };
+      return { token: joinTokenMessage(record), value: created.token };
+    }),
+
+    ListJoinTokens: unary(log, 'ListJoinTokens', async () => ({
+      tokens: (await store.listJoinTokens()).map(joinTokenMessage),
+    })),
+
+    RevokeJoinToken: unary(log, 'RevokeJoinToken', async (req) => {
+      if (!req.id) throw invalidArgument('id is required (see `meshid token list`)');
+      if (!(await store.revokeJoinToken(req.id, now()))) throw notFound(`no join token with id "${req.id}"`);
+      log.info({ tokenId: req.id }, 'join token revoked');
+      return {};
+    }),
+
+    CreateEntry: unary(log, 'CreateEntry', async (req) => {
+      const spiffeId = memberId(req.spiffe_id, trustDomain, 'spiffe_id');
+      if (spiffeId.path === '') throw invalidArgument('spiffe_id must have a path (the bare trust domain ID is reserved for CAs)');
+      const parentId = memberId(req.parent_id, trustDomain, 'parent_id');
+      if (req.selectors.length === 0) {
+        throw invalidArgument('at least one selector is required (e.g. unix:uid:1000), or any workload of the agent would match');
+      }
+      for (const selector of req.selectors) {
+        if (!SELECTOR.test(selector)) throw invalidArgument(`selector "${selector}" must look like type:key:value (e.g. unix:uid:1000)`);
+      }
+      if (req.ttl_seconds < 0) throw invalidArgument('ttl_seconds must not be negative');
+      for (const name of req.dns_names) {
+        if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(name)) {
+          throw invalidArgument(`dns_names: "${name}" is not a valid DNS name`);
+        }
+      }
+      const entry: RegistrationEntry = {
+        id: randomUUID(),
+        spiffeId: spiffeId.toString(),
+        parentId: parentId.toString(),
+        selectors: [...new Set(req.selectors)].sort(),
+        ttlSeconds: req.ttl_seconds,
+        dnsNames: req.dns_names,
+        createdAt: now(),
+      };
+      await store.createEntry(entry);
+      log.info({ entryId: entry.id, spiffeId: entry.spiffeId, parentId: entry.parentId }, 'registration entry created');
+      return entryMessage(entry);
+    }),
+
+    ListEntries: unary(log, 'ListEntries', async (req) => ({
+      entries: (await store.listEntries(req.parent_id ? { parentId: req.parent_id } : undefined)).map(entryMessage),
+    })),
+
+    DeleteEntry: unary(log, 'DeleteEntry', async (req) => {
+      if (!req.id) throw invalidArgument('id is required (see `meshid entry list`)');
+      if (!(await store.deleteEntry(req.id))) throw notFound(`no registration entry with id "${req.id}"`);
+      log.info({ entryId: req.id }, 'registration entry deleted');
+      return {};
+    }),
+
+    ListAgents: unary(log, 'ListAgents', async () => ({ agents: (await store.listAgents()).map(agentMessage) })),
+
+    EvictAgent: unary(log, 'EvictAgent', async (req) => {
+      const id = memberId(req.spiffe_id, trustDomain, 'spiffe_id').toString();
+      if (!(await store.evictAgent(id, now()))) throw notFound(`no agent with SPIFFE ID "${id}"`);
+      log.info({ agentId: id }, 'agent evicted');
+      return {};
+    }),
+
+    GetBundle: unary(log, 'GetBundle', async (req) => {
+      const format = req.format || 'pem';
+      if (format !== 'pem' && format !== 'jwks') throw invalidArgument(`format must be "pem" or "jwks", got "${format}"`);
+      return { content: deps.bundle(format) };
+    }),
+  };
+}
+
+function memberId(value: string, td: TrustDomain, field: string): SpiffeId {
+  if (!value) throw invalidArgument(`${field} is required`);
+  let id: SpiffeId;
+  try {
+    id = SpiffeId.parse(value);
+  } catch (err) {
+    throw invalidArgument(`${field}: ${(err as Error).message}`);
+  }
+  if (!id.memberOf(td)) throw invalidArgument(`${field} must be in trust domain "${td.name}"`);
+  return id;
+}
+
+const notFound = (message: string) => new MeshidError('NOT_FOUND', message);
+const seconds = (d: Date | undefined) => (d ? Math.floor(d.getTime() / 1000) : 0);
+
+function joinTokenMessage(t: JoinTokenRecord): JoinToken {
+  return {
+    id: t.id,
+    spiffe_id: t.spiffeId,
+    created_at: seconds(t.createdAt),
+    expires_at: seconds(t.expiresAt),
+    used_at: seconds(t.usedAt),
+    revoked_at: seconds(t.revokedAt),
+  };
+}
+
+function entryMessage(e: RegistrationEntry): Entry {
+  return {
+    id: e.id,
+    spiffe_id: e.spiffeId,
+    parent_id: e.parentId,
+    selectors: e.selectors,
+    ttl_seconds: e.ttlSeconds,
+    dns_names: e.dnsNames,
+    created_at: seconds(e.createdAt),
+  };
+}
+
+function agentMessage(a: AgentRecord): Agent {
+  return {
+    spiffe_id: a.spiffeId,
+    attestation_type: a.attestationType,
+    serial_number: a.serialNumber,
+    expires_at: seconds(a.expiresAt),
+    attested_at: seconds(a.attestedAt),
+    last_seen_at: seconds(a.lastSeenAt),
+    selectors: a.selectors,
+    evicted_at: seconds(a.evictedAt),
+  };
+}

@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import { invalidArgument, permissionDenied } from '../../core/errors.js';
+import { resultLabel } from '../../core/grpc-errors.js';
+import type { IstioCertificateServiceHandlers } from '../../protos/gen/istio/v1/auth/IstioCertificateService.js';
+import type { CallerAttestation } from '../attestation/caller.js';
+import type { X509SvidIssuer } from '../issuance/x509-svid-issuer.js';
+import type { CaMetrics } from '../metrics.js';
+import { callerCredentials } from './credentials.js';
+import { unary } from './handler.js';
+
+export interface IstioCaServiceDeps {
+  attestation: CallerAttestation;
+  issuer: X509SvidIssuer;
+  /** PEM of every trust anchor, concatenated: the last element of cert_chain. */
+  rootBundlePem: () => string;
+  metrics: CaMetrics;
+  log: Logger;
+}
+
+/**
+ * istio.v1.auth.IstioCertificateService, wire-compatible with istio-agent: authenticate (Bearer token or
+ * current SVID), sign for the attested identity only, answer leaf first with the root bundle last.
+ */
+export function istioCaService(deps: IstioCaServiceDeps): IstioCertificateServiceHandlers {
+  const { log, metrics } = deps;
+  return {
+    CreateCertificate: unary(log, 'CreateCertificate', async (request, call) => {
+      try {
+        const identity = await deps.attestation.attestWorkload(callerCredentials(call));
+        if (request.metadata?.fields?.ImpersonatedIdentity) {
+          throw permissionDenied(
+            'ImpersonatedIdentity is not accepted here: node agents request workload SVIDs through meshid.v1.NodeAgentService',
+            'impersonation',
+          );
+        }
+        if (request.validity_duration < 0) throw invalidArgument('validity_duration must not be negative');
+        const svid = deps.issuer.issue({
+          csrPem: request.csr,
+          spiffeId: identity.spiffeId,
+          ttlSeconds: request.validity_duration,
+        });
+        metrics.csrs.inc({ api: 'istio', result: 'issued' });
+        log.info({ spiffeId: svid.spiffeId, serial: svid.serialHex, notAfter: svid.notAfter, attestor: identity.attestor }, 'issued workload SVID');
+        return { cert_chain: [...svid.chainDer.map(derToPem), deps.rootBundlePem()] };
+      } catch (err) {
+        metrics.csrs.inc({ api: 'istio', result: resultLabel(err) });
+        throw err;
+      }
+    }),
+  };
+}
+
+export function derToPem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}

@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import {
+  ConfigError,
+  durationSeconds,
+  list,
+  listenAddress,
+  mergeLayers,
+  oneOf,
+  rejectUnknownKeys,
+  section,
+  str,
+} from '../core/config-values.js';
+import { TrustDomain } from '../core/spiffeid.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface KubernetesAttestationConfig {
+  /** tokenreview: ask the API server; jwt: verify offline against the issuer's JWKS; disabled. */
+  mode: 'disabled' | 'tokenreview' | 'jwt';
+  audiences: string[];
+  /** tokenreview: kubeconfig file; empty = in-cluster service account. */
+  kubeconfig: string;
+  /** jwt mode */
+  issuer: string;
+  jwksFile: string;
+  oidcDiscoveryUrl: string;
+  /** CA bundle for the discovery URL (https). */
+  caFile: string;
+  /**
+   * Node agents' service accounts ("namespace/name") allowed to request SVIDs for pods on their own node
+   * (Istio's CA_TRUSTED_NODE_ACCOUNTS).
+   */
+  trustedNodeAccounts: string[];
+}
+
+export interface CaServerConfig {
+  trustDomain: TrustDomain;
+  dataDir: string;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  listen: {
+    /** TLS gRPC: Istio CA service and the node-agent API. */
+    grpc: ListenAddress;
+    /** Plain HTTP: /metrics, /healthz, /readyz. */
+    metrics: ListenAddress;
+    adminSocket: string;
+  };
+  /** DNS SANs of the CA server's own serving certificate. */
+  serverDnsNames: string[];
+  svid: { defaultTtlSeconds: number; maxTtlSeconds: number; subject: string };
+  agentSvidTtlSeconds: number;
+  ca: {
+    keyAlgorithm: KeyAlgorithm;
+    rootTtlSeconds: number;
+    intermediateTtlSeconds: number;
+    upstream: 'self-signed';
+  };
+  joinToken: { defaultTtlSeconds: number; maxTtlSeconds: number };
+  kubernetes: KubernetesAttestationConfig;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+export const CONFIG_DEFAULTS = {
+  trustDomain: 'cluster.local',
+  dataDir: './.meshid/ca',
+  logLevel: 'info',
+  listen: { grpc: '0.0.0.0:15012', metrics: '0.0.0.0:15014' },
+  serverDnsNames: ['localhost', 'meshid-ca', 'meshid-ca.meshid-system.svc'],
+  svid: { defaultTtl: '1h', maxTtl: '24h', subject: '' },
+  agentSvidTtl: '1h',
+  ca: { keyAlgorithm: 'ec-p256', rootTtl: '3650d', intermediateTtl: '7d', upstream: 'self-signed' },
+  joinToken: { defaultTtl: '10m', maxTtl: '7d' },
+  kubernetes: { mode: 'disabled', audiences: ['meshid'] },
+} as const;
+
+/**
+ * Reads the CA server configuration: defaults < YAML file < MESHID_* env < --dotted.flags.
+ * Throws ConfigError naming the bad key.
+ */
+export function loadCaServerConfig(options: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, string>;
+}): CaServerConfig {
+  let fileValues: Record<string, unknown> = {};
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('--config', `cannot read ${options.file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    try {
+      fileValues = section(options.file, YAML.parse(text));
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(options.file, `not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  const merged = mergeLayers(fileValues, options.env ?? {}, 'MESHID_', options.flags ?? {});
+  return readCaServerConfig(merged);
+}
+
+export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig {
+  rejectUnknownKeys('', raw, [
+    'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
+    'kubernetes',
+  ]);
+  const d = CONFIG_DEFAULTS;
+  const trustDomain = readTrustDomain(raw.trustDomain ?? d.trustDomain);
+  const dataDir = path.resolve(str('dataDir', raw.dataDir ?? d.dataDir));
+
+  const listen = section('listen', raw.listen);
+  rejectUnknownKeys('listen', listen, ['grpc', 'metrics', 'adminSocket']);
+
+  const svid = section('svid', raw.svid);
+  rejectUnknownKeys('svid', svid, ['defaultTtl', 'maxTtl', 'subject']);
+  const maxTtlSeconds = positiveDuration('svid.maxTtl', svid.maxTtl ?? d.svid.maxTtl);
+  const defaultTtlSeconds = positiveDuration('svid.defaultTtl', svid.defaultTtl ?? d.svid.defaultTtl);
+  if (defaultTtlSeconds > maxTtlSeconds) {
+    throw new ConfigError('svid.defaultTtl', `must not exceed svid.maxTtl (${maxTtlSeconds}s)`);
+  }
+
+  const ca = section('ca', raw.ca);
+  rejectUnknownKeys('ca', ca, ['keyAlgorithm', 'rootTtl', 'intermediateTtl', 'upstream']);
+  const rootTtlSeconds = positiveDuration('ca.rootTtl', ca.rootTtl ?? d.ca.rootTtl);
+  const intermediateTtlSeconds = positiveDuration('ca.intermediateTtl', ca.intermediateTtl ?? d.ca.intermediateTtl);
+  if (intermediateTtlSeconds >= rootTtlSeconds) {
+    throw new ConfigError('ca.intermediateTtl', `must be shorter than ca.rootTtl (${rootTtlSeconds}s)`);
+  }
+  if (maxTtlSeconds > intermediateTtlSeconds / 2) {
+    // An SVID may never outlive its issuer, and rotation needs headroom: keep SVIDs well inside the intermediate.
+    throw new ConfigError('svid.maxTtl', `must be at most half of ca.intermediateTtl (${intermediateTtlSeconds}s)`);
+  }
+
+  const joinToken = section('joinToken', raw.joinToken);
+  rejectUnknownKeys('joinToken', joinToken, ['defaultTtl', 'maxTtl']);
+
+  return {
+    trustDomain,
+    dataDir,
+    logLevel: oneOf('logLevel', raw.logLevel ?? d.logLevel, LOG_LEVELS),
+    listen: {
+      grpc: listenAddress('listen.grpc', listen.grpc ?? d.listen.grpc),
+      metrics: listenAddress('listen.metrics', listen.metrics ?? d.listen.metrics),
+      adminSocket: path.resolve(str('listen.adminSocket', listen.adminSocket ?? path.join(dataDir, 'admin.sock'))),
+    },
+    serverDnsNames: list('serverDnsNames', raw.serverDnsNames ?? d.serverDnsNames),
+    svid: { defaultTtlSeconds, maxTtlSeconds, subject: str('svid.subject', svid.subject ?? d.svid.subject) },
+    agentSvidTtlSeconds: positiveDuration('agentSvidTtl', raw.agentSvidTtl ?? d.agentSvidTtl),
+    ca: {
+      keyAlgorithm: oneOf('ca.keyAlgorithm', ca.keyAlgorithm ?? d.ca.keyAlgorithm, KEY_ALGORITHMS),
+      rootTtlSeconds,
+      intermediateTtlSeconds,
+      upstream: oneOf('ca.upstream', ca.upstream ?? d.ca.upstream, ['self-signed'] as const),
+    },
+    joinToken: {
+      defaultTtlSeconds: positiveDuration('joinToken.defaultTtl', joinToken.defaultTtl ?? d.joinToken.defaultTtl),
+      maxTtlSeconds: positiveDuration('joinToken.maxTtl', joinToken.maxTtl ?? d.joinToken.maxTtl),
+    },
+    kubernetes: readKubernetes(section('kubernetes', raw.kubernetes)),
+  };
+}
+
+function readKubernetes(k: Record<string, unknown>): KubernetesAttestationConfig {
+  rejectUnknownKeys('kubernetes', k, [
+    'mode', 'audiences', 'kubeconfig', 'issuer', 'jwksFile', 'oidcDiscoveryUrl', 'caFile', 'trustedNodeAccounts',
+  ]);
+  const cfg: KubernetesAttestationConfig = {
+    mode: oneOf('kubernetes.mode', k.mode ?? CONFIG_DEFAULTS.kubernetes.mode, ['disabled', 'tokenreview', 'jwt'] as const),
+    audiences: list('kubernetes.audiences', k.audiences ?? CONFIG_DEFAULTS.kubernetes.audiences),
+    kubeconfig: str('kubernetes.kubeconfig', k.kubeconfig ?? ''),
+    issuer: str('kubernetes.issuer', k.issuer ?? ''),
+    jwksFile: str('kubernetes.jwksFile', k.jwksFile ?? ''),
+    oidcDiscoveryUrl: str('kubernetes.oidcDiscoveryUrl', k.oidcDiscoveryUrl ?? ''),
+    caFile: str('kubernetes.caFile', k.caFile ?? ''),
+    trustedNodeAccounts: list('kubernetes.trustedNodeAccounts', k.trustedNodeAccounts ?? []),
+  };
+  if (cfg.mode !== 'disabled' && cfg.audiences.length === 0) {
+    throw new ConfigError('kubernetes.audiences', 'at least one audience is required so tokens minted for other services are refused');
+  }
+  if (cfg.mode === 'jwt') {
+    if (!cfg.issuer) throw new ConfigError('kubernetes.issuer', 'required when kubernetes.mode is jwt');
+    if (!cfg.jwksFile === !cfg.oidcDiscoveryUrl) {
+      throw new ConfigError('kubernetes.jwksFile', 'set exactly one of kubernetes.jwksFile or kubernetes.oidcDiscoveryUrl in jwt mode');
+    }
+  }
+  for (const [i, account] of cfg.trustedNodeAccounts.entries()) {
+    if (!/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(account)) {
+      throw new ConfigError(`kubernetes.trustedNodeAccounts[${i}]`, `expected "namespace/serviceaccount", got "${account}"`);
+    }
+  }
+  return cfg;
+}
+
+function readTrustDomain(value: unknown): TrustDomain {
+  try {
+    return TrustDomain.parse(str('trustDomain', value));
+  } catch (err) {
+    throw new ConfigError('trustDomain', (err as Error).message);
+  }
+}
+
+function positiveDuration(key: string, value: unknown): number {
+  const seconds = durationSeconds(key, value);
+  if (seconds <= 0) throw new ConfigError(key, 'must be greater than zero');
+  return seconds;
+}
+

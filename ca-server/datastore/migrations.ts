@@ -1,0 +1,104 @@
+import type Database from 'better-sqlite3';
+import { MeshidError } from '../../core/errors.js';
+
+export interface Migration {
+  /** Strictly increasing, starting at 1; never renumber or edit a released migration, add a new one. */
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Dates are integer milliseconds since the epoch; string lists are JSON arrays. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE join_tokens (
+        id          TEXT PRIMARY KEY,
+        token_hash  TEXT NOT NULL UNIQUE,
+        spiffe_id   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        used_at     INTEGER,
+        revoked_at  INTEGER
+      );
+      CREATE TABLE agents (
+        spiffe_id         TEXT PRIMARY KEY,
+        attestation_type  TEXT NOT NULL,
+        serial_number     TEXT NOT NULL,
+        expires_at        INTEGER NOT NULL,
+        attested_at       INTEGER NOT NULL,
+        last_seen_at      INTEGER NOT NULL,
+        selectors         TEXT NOT NULL,
+        evicted_at        INTEGER
+      );
+      CREATE TABLE registration_entries (
+        id           TEXT PRIMARY KEY,
+        spiffe_id    TEXT NOT NULL,
+        parent_id    TEXT NOT NULL,
+        selectors    TEXT NOT NULL,
+        ttl_seconds  INTEGER NOT NULL,
+        dns_names    TEXT NOT NULL,
+        created_at   INTEGER NOT NULL
+      );
+      CREATE INDEX registration_entries_parent_id ON registration_entries (parent_id);
+      CREATE TABLE authorities (
+        id                  TEXT PRIMARY KEY,
+        kind                TEXT NOT NULL CHECK (kind IN ('root', 'intermediate')),
+        state               TEXT NOT NULL CHECK (state IN ('prepared', 'active', 'retired')),
+        upstream            TEXT NOT NULL,
+        certificate_pem     TEXT NOT NULL,
+        key_path            TEXT,
+        upstream_roots_pem  TEXT,
+        not_before          INTEGER NOT NULL,
+        not_after           INTEGER NOT NULL,
+        created_at          INTEGER NOT NULL,
+        activated_at        INTEGER,
+        retired_at          INTEGER
+      );
+    `,
+  },
+];
+
+export interface MigrationResult {
+  from: number;
+  to: number;
+}
+
+/**
+ * Brings the schema to the newest version. All pending migrations run in one BEGIN IMMEDIATE transaction, so
+ * a failure leaves the database as it was and two processes starting together cannot both migrate.
+ */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): MigrationResult {
+  checkOrder(migrations);
+  const latest = migrations.at(-1)?.version ?? 0;
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const current = () => (db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null }).v ?? 0;
+  const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
+
+  const apply = db.transaction((): MigrationResult => {
+    const from = current();
+    if (from > latest) {
+      throw new MeshidError(
+        'FAILED_PRECONDITION',
+        `datastore schema version ${from} is newer than this meshid supports (${latest}); upgrade meshid or restore a backup`,
+        'datastore_schema',
+      );
+    }
+    for (const m of migrations) {
+      if (m.version <= from) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, Date.now());
+    }
+    return { from, to: latest };
+  });
+  return apply.immediate();
+}
+
+function checkOrder(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration "${m.name}" has version ${m.version}, expected ${i + 1}`);
+  });
+}

@@ -1,0 +1,257 @@
+import type Database from 'better-sqlite3';
+import { MeshidError } from '../../core/errors.js';
+import type {
+  AgentRecord,
+  AuthorityRecord,
+  AuthorityState,
+  ConsumeJoinTokenResult,
+  JoinTokenRecord,
+  RegistrationEntry,
+} from './datastore.js';
+
+/**
+ * The single statement that makes join tokens single-use: of any number of concurrent callers, on any number
+ * of connections, SQLite lets exactly one UPDATE match the row while used_at is still NULL.
+ */
+export const CONSUME_JOIN_TOKEN_SQL = `UPDATE join_tokens SET used_at = @now
+  WHERE token_hash = @tokenHash AND used_at IS NULL AND revoked_at IS NULL AND expires_at > @now
+  RETURNING *`;
+
+type Row = Record<string, unknown>;
+
+/** Synchronous queries on one connection; SqliteDataStore decides when they may run. */
+export class SqliteQueries {
+  private readonly s: ReturnType<typeof prepareStatements>;
+
+  constructor(db: Database.Database) {
+    this.s = prepareStatements(db);
+  }
+
+  createJoinToken(t: JoinTokenRecord): void {
+    insertUnique(() => this.s.insertToken.run({
+      id: t.id,
+      tokenHash: t.tokenHash,
+      spiffeId: t.spiffeId,
+      createdAt: ms(t.createdAt),
+      expiresAt: ms(t.expiresAt),
+      usedAt: msOrNull(t.usedAt),
+      revokedAt: msOrNull(t.revokedAt),
+    }), `a join token with id "${t.id}" or the same token text already exists`);
+  }
+
+  consumeJoinToken(tokenHash: string, now: Date): ConsumeJoinTokenResult {
+    const won = this.s.consumeToken.get({ tokenHash, now: ms(now) }) as Row | undefined;
+    if (won) return { ok: true, token: toJoinToken(won) };
+    const row = this.s.tokenByHash.get(tokenHash) as Row | undefined;
+    if (!row) return { ok: false, reason: 'unknown' };
+    // An admin's revocation is the most useful answer, then "someone used it", then plain expiry.
+    if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
+    if (row.used_at !== null) return { ok: false, reason: 'used' };
+    return { ok: false, reason: 'expired' };
+  }
+
+  listJoinTokens(): JoinTokenRecord[] {
+    return (this.s.listTokens.all() as Row[]).map(toJoinToken);
+  }
+
+  revokeJoinToken(id: string, now: Date): boolean {
+    return this.s.revokeToken.run(ms(now), id).changes > 0;
+  }
+
+  upsertAgent(a: AgentRecord): void {
+    this.s.upsertAgent.run({
+      spiffeId: a.spiffeId,
+      attestationType: a.attestationType,
+      serialNumber: a.serialNumber,
+      expiresAt: ms(a.expiresAt),
+      attestedAt: ms(a.attestedAt),
+      lastSeenAt: ms(a.lastSeenAt),
+      selectors: JSON.stringify(a.selectors),
+      evictedAt: msOrNull(a.evictedAt),
+    });
+  }
+
+  getAgent(spiffeId: string): AgentRecord | undefined {
+    const row = this.s.getAgent.get(spiffeId) as Row | undefined;
+    return row && toAgent(row);
+  }
+
+  listAgents(): AgentRecord[] {
+    return (this.s.listAgents.all() as Row[]).map(toAgent);
+  }
+
+  evictAgent(spiffeId: string, now: Date): boolean {
+    return this.s.evictAgent.run(ms(now), spiffeId).changes > 0;
+  }
+
+  createEntry(e: RegistrationEntry): void {
+    insertUnique(() => this.s.insertEntry.run({
+      id: e.id,
+      spiffeId: e.spiffeId,
+      parentId: e.parentId,
+      selectors: JSON.stringify(e.selectors),
+      ttlSeconds: e.ttlSeconds,
+      dnsNames: JSON.stringify(e.dnsNames),
+      createdAt: ms(e.createdAt),
+    }), `a registration entry with id "${e.id}" already exists`);
+  }
+
+  getEntry(id: string): RegistrationEntry | undefined {
+    const row = this.s.getEntry.get(id) as Row | undefined;
+    return row && toEntry(row);
+  }
+
+  listEntries(filter: { parentId?: string } = {}): RegistrationEntry[] {
+    return (this.s.listEntries.all({ parentId: filter.parentId ?? null }) as Row[]).map(toEntry);
+  }
+
+  deleteEntry(id: string): boolean {
+    return this.s.deleteEntry.run(id).changes > 0;
+  }
+
+  listAuthorities(filter: { state?: AuthorityState; kind?: AuthorityRecord['kind'] } = {}): AuthorityRecord[] {
+    const rows = this.s.listAuthorities.all({ state: filter.state ?? null, kind: filter.kind ?? null }) as Row[];
+    return rows.map(toAuthority);
+  }
+
+  putAuthority(a: AuthorityRecord): void {
+    this.s.putAuthority.run({
+      id: a.id,
+      kind: a.kind,
+      state: a.state,
+      upstream: a.upstream,
+      certificatePem: a.certificatePem,
+      keyPath: a.keyPath ?? null,
+      upstreamRootsPem: a.upstreamRootsPem ?? null,
+      notBefore: ms(a.notBefore),
+      notAfter: ms(a.notAfter),
+      createdAt: ms(a.createdAt),
+      activatedAt: msOrNull(a.activatedAt),
+      retiredAt: msOrNull(a.retiredAt),
+    });
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insertToken: p(`INSERT INTO join_tokens (id, token_hash, spiffe_id, created_at, expires_at, used_at, revoked_at)
+      VALUES (@id, @tokenHash, @spiffeId, @createdAt, @expiresAt, @usedAt, @revokedAt)`),
+    consumeToken: p(CONSUME_JOIN_TOKEN_SQL),
+    tokenByHash: p('SELECT * FROM join_tokens WHERE token_hash = ?'),
+    listTokens: p('SELECT * FROM join_tokens ORDER BY created_at, id'),
+    revokeToken: p('UPDATE join_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
+    upsertAgent: p(`INSERT INTO agents (spiffe_id, attestation_type, serial_number, expires_at, attested_at,
+        last_seen_at, selectors, evicted_at)
+      VALUES (@spiffeId, @attestationType, @serialNumber, @expiresAt, @attestedAt, @lastSeenAt, @selectors, @evictedAt)
+      ON CONFLICT (spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type,
+        serial_number = excluded.serial_number, expires_at = excluded.expires_at, attested_at = excluded.attested_at,
+        last_seen_at = excluded.last_seen_at, selectors = excluded.selectors, evicted_at = excluded.evicted_at`),
+    getAgent: p('SELECT * FROM agents WHERE spiffe_id = ?'),
+    listAgents: p('SELECT * FROM agents ORDER BY spiffe_id'),
+    evictAgent: p('UPDATE agents SET evicted_at = COALESCE(evicted_at, ?) WHERE spiffe_id = ?'),
+    insertEntry: p(`INSERT INTO registration_entries (id, spiffe_id, parent_id, selectors, ttl_seconds, dns_names, created_at)
+      VALUES (@id, @spiffeId, @parentId, @selectors, @ttlSeconds, @dnsNames, @createdAt)`),
+    getEntry: p('SELECT * FROM registration_entries WHERE id = ?'),
+    listEntries: p(`SELECT * FROM registration_entries WHERE (@parentId IS NULL OR parent_id = @parentId)
+      ORDER BY created_at, id`),
+    deleteEntry: p('DELETE FROM registration_entries WHERE id = ?'),
+    putAuthority: p(`INSERT INTO authorities (id, kind, state, upstream, certificate_pem, key_path, upstream_roots_pem,
+        not_before, not_after, created_at, activated_at, retired_at)
+      VALUES (@id, @kind, @state, @upstream, @certificatePem, @keyPath, @upstreamRootsPem, @notBefore, @notAfter,
+        @createdAt, @activatedAt, @retiredAt)
+      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, upstream = excluded.upstream,
+        certificate_pem = excluded.certificate_pem, key_path = excluded.key_path,
+        upstream_roots_pem = excluded.upstream_roots_pem, not_before = excluded.not_before,
+        not_after = excluded.not_after, created_at = excluded.created_at, activated_at = excluded.activated_at,
+        retired_at = excluded.retired_at`),
+    listAuthorities: p(`SELECT * FROM authorities
+      WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)
+      ORDER BY created_at, id`),
+  };
+}
+
+function insertUnique(insert: () => unknown, message: string): void {
+  try {
+    insert();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      throw new MeshidError('ALREADY_EXISTS', message, 'already_exists');
+    }
+    throw err;
+  }
+}
+
+const ms = (d: Date): number => d.getTime();
+const msOrNull = (d: Date | undefined): number | null => (d === undefined ? null : d.getTime());
+const date = (v: unknown): Date => new Date(v as number);
+const optionalDate = (v: unknown): Date | undefined => (v === null ? undefined : new Date(v as number));
+const strings = (v: unknown): string[] => JSON.parse(v as string) as string[];
+
+/** Optional fields are left out rather than set to undefined, so records compare equal to what was stored. */
+function withOptional<T extends object>(base: T, optional: Record<string, unknown>): T {
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (base as Record<string, unknown>)[k] = v;
+  return base;
+}
+
+function toJoinToken(r: Row): JoinTokenRecord {
+  return withOptional(
+    {
+      id: r.id as string,
+      tokenHash: r.token_hash as string,
+      spiffeId: r.spiffe_id as string,
+      createdAt: date(r.created_at),
+      expiresAt: date(r.expires_at),
+    },
+    { usedAt: optionalDate(r.used_at), revokedAt: optionalDate(r.revoked_at) },
+  );
+}
+
+function toAgent(r: Row): AgentRecord {
+  return withOptional(
+    {
+      spiffeId: r.spiffe_id as string,
+      attestationType: r.attestation_type as string,
+      serialNumber: r.serial_number as string,
+      expiresAt: date(r.expires_at),
+      attestedAt: date(r.attested_at),
+      lastSeenAt: date(r.last_seen_at),
+      selectors: strings(r.selectors),
+    },
+    { evictedAt: optionalDate(r.evicted_at) },
+  );
+}
+
+function toEntry(r: Row): RegistrationEntry {
+  return {
+    id: r.id as string,
+    spiffeId: r.spiffe_id as string,
+    parentId: r.parent_id as string,
+    selectors: strings(r.selectors),
+    ttlSeconds: r.ttl_seconds as number,
+    dnsNames: strings(r.dns_names),
+    createdAt: date(r.created_at),
+  };
+}
+
+function toAuthority(r: Row): AuthorityRecord {
+  return withOptional(
+    {
+      id: r.id as string,
+      kind: r.kind as AuthorityRecord['kind'],
+      state: r.state as AuthorityState,
+      upstream: r.upstream as string,
+      certificatePem: r.certificate_pem as string,
+      notBefore: date(r.not_before),
+      notAfter: date(r.not_after),
+      createdAt: date(r.created_at),
+    },
+    {
+      keyPath: r.key_path ?? undefined,
+      upstreamRootsPem: r.upstream_roots_pem ?? undefined,
+      activatedAt: optionalDate(r.activated_at),
+      retiredAt: optionalDate(r.retired_at),
+    },
+  );
+}

@@ -1,0 +1,233 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { MeshidError } from '../../core/errors.js';
+import type {
+  AgentRecord,
+  AuthorityRecord,
+  AuthorityState,
+  ConsumeJoinTokenResult,
+  DataStore,
+  JoinTokenRecord,
+  RegistrationEntry,
+} from './datastore.js';
+import { migrate, type Migration } from './migrations.js';
+import { AsyncMutex } from './mutex.js';
+import { SqliteQueries } from './sqlite-queries.js';
+
+/** File name of the database inside the data dir. */
+export const DATASTORE_FILE = 'meshid.db';
+
+export interface SqliteDataStoreOptions {
+  /** How long a write waits for another connection's lock before failing with UNAVAILABLE (default 5000). */
+  busyTimeoutMs?: number;
+  /** Schema migrations to apply; tests override this, everything else uses the built-in list. */
+  migrations?: readonly Migration[];
+}
+
+/** Every DataStore method, forwarded to SqliteQueries through `run`, which decides when a query may execute. */
+abstract class SqliteOperations implements DataStore {
+  protected abstract run<T>(op: (q: SqliteQueries) => T): Promise<T>;
+  abstract transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T>;
+  abstract close(): Promise<void>;
+
+  createJoinToken(token: JoinTokenRecord): Promise<void> {
+    return this.run((q) => q.createJoinToken(token));
+  }
+  consumeJoinToken(tokenHash: string, now: Date): Promise<ConsumeJoinTokenResult> {
+    return this.run((q) => q.consumeJoinToken(tokenHash, now));
+  }
+  listJoinTokens(): Promise<JoinTokenRecord[]> {
+    return this.run((q) => q.listJoinTokens());
+  }
+  revokeJoinToken(id: string, now: Date): Promise<boolean> {
+    return this.run((q) => q.revokeJoinToken(id, now));
+  }
+  upsertAgent(agent: AgentRecord): Promise<void> {
+    return this.run((q) => q.upsertAgent(agent));
+  }
+  getAgent(spiffeId: string): Promise<AgentRecord | undefined> {
+    return this.run((q) => q.getAgent(spiffeId));
+  }
+  listAgents(): Promise<AgentRecord[]> {
+    return this.run((q) => q.listAgents());
+  }
+  evictAgent(spiffeId: string, now: Date): Promise<boolean> {
+    return this.run((q) => q.evictAgent(spiffeId, now));
+  }
+  createEntry(entry: RegistrationEntry): Promise<void> {
+    return this.run((q) => q.createEntry(entry));
+  }
+  getEntry(id: string): Promise<RegistrationEntry | undefined> {
+    return this.run((q) => q.getEntry(id));
+  }
+  listEntries(filter?: { parentId?: string }): Promise<RegistrationEntry[]> {
+    return this.run((q) => q.listEntries(filter));
+  }
+  deleteEntry(id: string): Promise<boolean> {
+    return this.run((q) => q.deleteEntry(id));
+  }
+  listAuthorities(filter?: { state?: AuthorityState; kind?: AuthorityRecord['kind'] }): Promise<AuthorityRecord[]> {
+    return this.run((q) => q.listAuthorities(filter));
+  }
+  putAuthority(authority: AuthorityRecord): Promise<void> {
+    return this.run((q) => q.putAuthority(authority));
+  }
+}
+
+/** The `tx` handed to a transaction callback: runs queries directly on the connection that holds the lock. */
+class SqliteTransaction extends SqliteOperations {
+  finished = false;
+
+  constructor(
+    private readonly queries: SqliteQueries,
+    readonly owner: SqliteDataStore,
+  ) {
+    super();
+  }
+
+  protected async run<T>(op: (q: SqliteQueries) => T): Promise<T> {
+    if (this.finished) {
+      throw new MeshidError('INTERNAL', 'datastore transaction already finished; its handle cannot be used any more');
+    }
+    return translateSqliteError(() => op(this.queries));
+  }
+
+  /** Nested transactions join the enclosing one: everything commits or rolls back together. */
+  transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+
+  async close(): Promise<void> {
+    throw new MeshidError('INTERNAL', 'close the datastore, not a transaction handle');
+  }
+}
+
+const currentTransaction = new AsyncLocalStorage<SqliteTransaction>();
+
+/**
+ * DataStore on one better-sqlite3 connection (WAL, synchronous=FULL so a consumed join token stays consumed
+ * across power loss).
+ *
+ * Transactions: better-sqlite3 is synchronous, but `transaction(fn)` takes an async callback, so the
+ * connection runs BEGIN IMMEDIATE, awaits fn, then COMMIT (or ROLLBACK if fn throws). While fn is pending,
+ * an in-process mutex holds back every other caller of this store, including plain method calls, so no
+ * statement from an unrelated await can land inside the open transaction. Inside fn, use only the `tx`
+ * argument: calling the store itself there would wait for its own lock, so it throws instead.
+ *
+ * Other connections (another SqliteDataStore on the same file, another process) are serialised by SQLite:
+ * their writes wait up to busyTimeoutMs for an open transaction. That wait is synchronous, so keep a single
+ * store per process and keep transactions short.
+ */
+export class SqliteDataStore extends SqliteOperations {
+  private readonly lock = new AsyncMutex();
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly queries: SqliteQueries,
+    /** Database file path; undefined for `:memory:`. */
+    readonly file: string | undefined,
+  ) {
+    super();
+  }
+
+  /**
+   * Opens (creating if needed) `<dataDir>/meshid.db` with mode 0600, the data dir 0700 if it is created,
+   * and applies pending migrations. `':memory:'` gives a private in-memory database for tests.
+   */
+  static open(dataDir: string, options: SqliteDataStoreOptions = {}): SqliteDataStore {
+    const file = dataDir === ':memory:' ? undefined : join(dataDir, DATASTORE_FILE);
+    if (file) {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
+    }
+    const db = new Database(file ?? ':memory:', { timeout: options.busyTimeoutMs ?? 5000 });
+    try {
+      translateSqliteError(() => {
+        if (file) {
+          db.pragma('journal_mode = WAL');
+          db.pragma('synchronous = FULL');
+        }
+        migrate(db, options.migrations);
+      }, file);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteDataStore(db, new SqliteQueries(db), file);
+  }
+
+  protected async run<T>(op: (q: SqliteQueries) => T): Promise<T> {
+    this.assertNotInsideOwnTransaction();
+    return this.lock.run(() => {
+      this.assertOpen();
+      return translateSqliteError(() => op(this.queries), this.file);
+    });
+  }
+
+  async transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T> {
+    this.assertNotInsideOwnTransaction();
+    return this.lock.run(async () => {
+      this.assertOpen();
+      const tx = new SqliteTransaction(this.queries, this);
+      translateSqliteError(() => this.db.exec('BEGIN IMMEDIATE'), this.file);
+      try {
+        const result = await currentTransaction.run(tx, () => fn(tx));
+        translateSqliteError(() => this.db.exec('COMMIT'), this.file);
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        tx.finished = true;
+      }
+    });
+  }
+
+  /** Waits for queued work, then closes the connection; later calls fail with FAILED_PRECONDITION. */
+  async close(): Promise<void> {
+    await this.lock.run(() => {
+      if (this.closed) return;
+      this.closed = true;
+      this.db.close();
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MeshidError('FAILED_PRECONDITION', 'datastore is closed', 'datastore_closed');
+  }
+
+  private assertNotInsideOwnTransaction(): void {
+    const tx = currentTransaction.getStore();
+    if (tx && tx.owner === this && !tx.finished) {
+      throw new MeshidError(
+        'INTERNAL',
+        'datastore used directly inside its own transaction (would deadlock); use the tx passed to the callback',
+      );
+    }
+  }
+}
+
+/** Turns the SQLite errors an operator can act on into MeshidErrors. */
+function translateSqliteError<T>(op: () => T, file?: string): T {
+  try {
+    return op();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const where = file ? ` (${file})` : '';
+    if (code === 'SQLITE_BUSY') {
+      throw new MeshidError('UNAVAILABLE', `datastore is locked by another connection${where}; retry`, 'datastore_busy');
+    }
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+      throw new MeshidError(
+        'FAILED_PRECONDITION',
+        `datastore file is not a valid SQLite database${where}; restore it from a backup`,
+        'datastore_corrupt',
+      );
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,73 @@
+import { performance } from 'node:perf_hooks';
+import type { SpiffeId } from '../../core/spiffeid.js';
+import { checkCsrIdentity, parseCsr } from '../../core/x509/csr.js';
+import { createLeafSigner, leafValidity, type LeafSigner } from '../../core/x509/leaf.js';
+import type { AuthorityManager, SigningAuthority } from '../authority/manager.js';
+
+export interface IssuedX509Svid {
+  spiffeId: string;
+  /** Leaf first, then the signing CA chain; roots excluded. */
+  chainDer: Buffer[];
+  serialHex: string;
+  notAfter: Date;
+}
+
+export interface X509SvidRequest {
+  csrPem: string;
+  /** From attestation; a CSR URI SAN that differs from it is refused. */
+  spiffeId: SpiffeId;
+  /** 0 or undefined: the configured default. */
+  ttlSeconds?: number;
+  dnsNames?: string[];
+}
+
+export interface IssuancePolicy {
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+  /** Optional subject DN for leaves; empty = empty subject with a critical SAN. */
+  subject: string;
+}
+
+/**
+ * Turns a validated CSR and an attested identity into a signed X509-SVID on the fast path. The leaf signer
+ * (pre-encoded issuer name, AKI, extensions) is built once per active authority and rebuilt on rotation.
+ */
+export class X509SvidIssuer {
+  private signer: { authority: SigningAuthority; leaf: LeafSigner } | undefined;
+
+  constructor(
+    private readonly authorities: AuthorityManager,
+    private readonly policy: IssuancePolicy,
+    private readonly observeSeconds: (seconds: number) => void = () => undefined,
+  ) {}
+
+  issue(request: X509SvidRequest): IssuedX509Svid {
+    const started = performance.now();
+    const csr = parseCsr(request.csrPem);
+    checkCsrIdentity(csr, request.spiffeId);
+    const { authority, leaf } = this.currentSigner();
+    const { notBefore, notAfter } = leafValidity({
+      now: new Date(),
+      requestedTtlSeconds: request.ttlSeconds || this.policy.defaultTtlSeconds,
+      maxTtlSeconds: this.policy.maxTtlSeconds,
+      issuerNotAfter: authority.notAfter,
+    });
+    const spiffeId = request.spiffeId.toString();
+    const issued = leaf.sign({ spkiDer: csr.spkiDer, spiffeId, dnsNames: request.dnsNames, notBefore, notAfter });
+    this.observeSeconds((performance.now() - started) / 1000);
+    return { spiffeId, chainDer: [issued.der, ...authority.chainDer], serialHex: issued.serialHex, notAfter };
+  }
+
+  private currentSigner(): { authority: SigningAuthority; leaf: LeafSigner } {
+    const authority = this.authorities.active();
+    if (this.signer?.authority.id !== authority.id) {
+      const leaf = createLeafSigner({
+        issuerCertDer: authority.certificateDer,
+        issuerKey: authority.privateKey,
+        subject: this.policy.subject || undefined,
+      });
+      this.signer = { authority, leaf };
+    }
+    return this.signer;
+  }
+}

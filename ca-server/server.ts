@@ -1,0 +1,265 @@
+import { X509Certificate } from 'node:crypto';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { TrustBundle } from '../core/bundle.js';
+import { startOpsServer, type OpsServer } from '../core/ops-server.js';
+import { writeFileAtomic } from '../core/x509/key-file.js';
+import { createTokenReviewVerifier } from '../plugins/attestor/k8s-tokenreview/tokenreview-verifier.js';
+import { createJwtVerifier } from '../plugins/attestor/k8s-jwt/jwt-verifier.js';
+import { JoinTokenAttestor } from '../plugins/attestor/join-token/join-token-attestor.js';
+import { SelfSignedAuthority } from '../plugins/upstream/self-signed/self-signed-authority.js';
+import type { ProtoGrpcType as AdminProto } from '../protos/gen/admin.js';
+import type { ProtoGrpcType as AgentProto } from '../protos/gen/agent.js';
+import type { ProtoGrpcType as IstioProto } from '../protos/gen/ca.js';
+import type { TrustBundle as TrustBundleMessage } from '../protos/gen/meshid/v1/TrustBundle.js';
+import { loadProto } from '../protos/load.js';
+import { adminService } from './api/admin-service.js';
+import { istioCaService } from './api/istio-ca-service.js';
+import { nodeAgentService } from './api/node-agent-service.js';
+import type { ServiceAccountTokenVerifier } from './attestation/attestor.js';
+import { CallerAttestation } from './attestation/caller.js';
+import { AuthorityManager } from './authority/manager.js';
+import type { CaServerConfig, KubernetesAttestationConfig } from './config.js';
+import type { DataStore } from './datastore/datastore.js';
+import { SqliteDataStore } from './datastore/sqlite.js';
+import { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
+import { CaMetrics } from './metrics.js';
+import { ServingIdentity } from './serving-identity.js';
+
+export interface CaServer {
+  /** Bound port of the TLS gRPC listener (useful with port 0). */
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly adminSocket: string;
+  /** <dataDir>/bundle.pem, rewritten on every bundle change. */
+  readonly bundleFile: string;
+  readonly metrics: CaMetrics;
+  readonly authorities: AuthorityManager;
+  readonly store: DataStore;
+  bundle(): TrustBundle;
+  /** Graceful: stops accepting, lets in-flight calls finish, removes the admin socket. */
+  close(): Promise<void>;
+}
+
+/** Grace period for in-flight calls on shutdown before they are cancelled. */
+const SHUTDOWN_GRACE_MS = 10_000;
+/** Whole request cap; the CSR itself is limited to 64 KiB by the CSR parser. */
+const MAX_REQUEST_BYTES = 256 * 1024;
+const BUNDLE_REFRESH_HINT_SECONDS = 300;
+
+export async function startCaServer(config: CaServerConfig, log: Logger): Promise<CaServer> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const store = SqliteDataStore.open(config.dataDir);
+  const upstream = new SelfSignedAuthority({
+    dataDir: config.dataDir,
+    trustDomain: config.trustDomain,
+    keyAlgorithm: config.ca.keyAlgorithm,
+    rootTtlSeconds: config.ca.rootTtlSeconds,
+  });
+  await upstream.start();
+  const authorities = new AuthorityManager({
+    dataDir: config.dataDir,
+    trustDomain: config.trustDomain,
+    store,
+    upstream,
+    keyAlgorithm: config.ca.keyAlgorithm,
+    intermediateTtlSeconds: config.ca.intermediateTtlSeconds,
+    onError: (err) => log.error({ err }, 'signing CA rotation step failed; will retry'),
+  });
+  await authorities.start();
+  const metrics = new CaMetrics(() => authorities.expiries());
+
+  // Trust bundle: rebuilt (and bundle.pem rewritten) whenever the authorities change.
+  const bundleFile = path.join(config.dataDir, 'bundle.pem');
+  let sequence = Math.floor(Date.now() / 1000);
+  const buildBundle = () =>
+    new TrustBundle({
+      trustDomain: config.trustDomain,
+      x509Authorities: authorities.trustBundle().roots.map((root) => Buffer.from(root.rawData)),
+      sequence: sequence++,
+      refreshHintSeconds: BUNDLE_REFRESH_HINT_SECONDS,
+    });
+  let bundle = buildBundle();
+  await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
+  let issuers = await signingCertificates(store);
+  const bundleListeners = new Set<() => void>();
+
+  const issuer = new X509SvidIssuer(authorities, config.svid, (s) => metrics.signingSeconds.observe(s));
+  const serving = new ServingIdentity({
+    spiffeId: config.trustDomain.spiffeId('/meshid/server'),
+    dnsNames: config.serverDnsNames,
+    issuer,
+    rootBundlePem: () => bundle.toPem(),
+    log,
+  });
+  await serving.refresh();
+
+  const unsubscribeAuthorities = authorities.onChange((change) => {
+    void (async () => {
+      issuers = await signingCertificates(store);
+      if (change.bundleChanged) {
+        bundle = buildBundle();
+        await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
+        for (const listener of bundleListeners) listener();
+      }
+      if (change.activeChanged || change.bundleChanged) await serving.refresh();
+      log.info({ active: change.active.id, roots: bundle.x509Authorities.length }, 'signing authorities changed');
+    })().catch((err: unknown) => log.error({ err }, 'applying an authority change failed'));
+  });
+
+  const joinTokens = new JoinTokenAttestor({
+    store,
+    trustDomain: config.trustDomain,
+    defaultTtlSeconds: config.joinToken.defaultTtlSeconds,
+    maxTtlSeconds: config.joinToken.maxTtlSeconds,
+  });
+  const attestation = new CallerAttestation({
+    trustDomain: config.trustDomain,
+    store,
+    serviceAccounts: await serviceAccountVerifier(config.kubernetes),
+    joinTokens,
+    trustedNodeAccounts: config.kubernetes.trustedNodeAccounts,
+    issuers: () => issuers,
+    onFailure: (reason) => metrics.authFailures.inc({ reason }),
+  });
+
+  // Public TLS listener: Istio CA API + meshid node-agent API.
+  const grpcServer = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const istio = loadProto<IstioProto>('istio/v1/auth/ca.proto');
+  const agentApi = loadProto<AgentProto>('meshid/v1/agent.proto');
+  grpcServer.addService(
+    istio.istio.v1.auth.IstioCertificateService.service,
+    istioCaService({ attestation, issuer, rootBundlePem: () => bundle.toPem(), metrics, log }),
+  );
+  grpcServer.addService(
+    agentApi.meshid.v1.NodeAgentService.service,
+    nodeAgentService({
+      attestation,
+      issuer,
+      store,
+      agentSvidTtlSeconds: Math.min(config.agentSvidTtlSeconds, config.svid.maxTtlSeconds),
+      bundle: () => bundleMessage(bundle),
+      onBundleChange: (listener) => {
+        bundleListeners.add(listener);
+        return () => bundleListeners.delete(listener);
+      },
+      metrics,
+      log,
+    }),
+  );
+  // Client certificates are requested but not required: renewal callers present their SVID, others a token.
+  const credentials = grpc.experimental.createCertificateProviderServerCredentials(serving.tls, serving.tls, false);
+  const grpcPort = await bind(grpcServer, `${hostPort(config.listen.grpc.host, config.listen.grpc.port)}`, credentials);
+
+  // Admin API: local Unix socket, owner only.
+  const adminServer = new grpc.Server();
+  const admin = loadProto<AdminProto>('meshid/v1/admin.proto');
+  adminServer.addService(
+    admin.meshid.v1.AdminService.service,
+    adminService({
+      trustDomain: config.trustDomain,
+      store,
+      joinTokens,
+      bundle: (format) => (format === 'pem' ? bundle.toPem() : JSON.stringify(bundle.toJwks(), null, 2)),
+      log,
+    }),
+  );
+  await mkdir(path.dirname(config.listen.adminSocket), { recursive: true, mode: 0o700 });
+  await rm(config.listen.adminSocket, { force: true });
+  await bind(adminServer, `unix:${config.listen.adminSocket}`, grpc.ServerCredentials.createInsecure());
+  await chmod(config.listen.adminSocket, 0o600);
+
+  let ready = true;
+  const ops: OpsServer = await startOpsServer({
+    host: config.listen.metrics.host,
+    port: config.listen.metrics.port,
+    registry: metrics.registry,
+    readiness: () => (ready ? null : 'shutting down'),
+  });
+
+  log.info(
+    { trustDomain: config.trustDomain.name, grpcPort, metricsPort: ops.port, adminSocket: config.listen.adminSocket },
+    'meshid CA server started',
+  );
+
+  return {
+    grpcPort,
+    metricsPort: ops.port,
+    adminSocket: config.listen.adminSocket,
+    bundleFile,
+    metrics,
+    authorities,
+    store,
+    bundle: () => bundle,
+    async close() {
+      ready = false;
+      unsubscribeAuthorities();
+      serving.close();
+      await Promise.all([shutdown(grpcServer), shutdown(adminServer)]);
+      await rm(config.listen.adminSocket, { force: true });
+      await ops.close();
+      await authorities.close();
+      await upstream.close();
+      await store.close();
+      log.info('meshid CA server stopped');
+    },
+  };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port))),
+  );
+}
+
+/** tryShutdown lets in-flight calls finish; after the grace period the rest are cancelled. */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Every signing CA that may have issued a still-valid SVID: verifies mTLS callers across rotation. */
+async function signingCertificates(store: DataStore): Promise<X509Certificate[]> {
+  const now = Date.now();
+  return (await store.listAuthorities({ kind: 'intermediate' }))
+    .filter((a) => a.state !== 'prepared' && a.notAfter.getTime() > now)
+    .map((a) => new X509Certificate(a.certificatePem));
+}
+
+async function serviceAccountVerifier(k8s: KubernetesAttestationConfig): Promise<ServiceAccountTokenVerifier | undefined> {
+  if (k8s.mode === 'tokenreview') return createTokenReviewVerifier({ kubeconfig: k8s.kubeconfig, audiences: k8s.audiences });
+  if (k8s.mode === 'jwt') {
+    return createJwtVerifier({
+      issuer: k8s.issuer,
+      audiences: k8s.audiences,
+      jwksFile: k8s.jwksFile || undefined,
+      oidcDiscoveryUrl: k8s.oidcDiscoveryUrl || undefined,
+      caFile: k8s.caFile || undefined,
+    });
+  }
+  return undefined;
+}
+
+function bundleMessage(bundle: TrustBundle): TrustBundleMessage {
+  return {
+    trust_domain: bundle.trustDomain.id,
+    x509_authorities: [...bundle.x509Authorities],
+    jwks: JSON.stringify(bundle.toJwks()),
+    sequence: bundle.sequence ?? 0,
+    refresh_hint_seconds: bundle.refreshHintSeconds ?? 0,
+  };
+}

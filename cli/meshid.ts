@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { ConfigError } from '../core/config-values.js';
+import { MeshidError } from '../core/errors.js';
+import { runAdminCommand } from './admin-commands.js';
+import { parseArgs, UsageError } from './args.js';
+import { runDev } from './dev.js';
+import { describeGrpcError } from './grpc-client.js';
+import { runServer } from './server-command.js';
+import { runSvidRequest } from './svid-request.js';
+
+const HELP = `meshid — SPIFFE identity and certificate authority for service meshes
+
+Usage:
+  meshid dev                               all-in-one dev mode on embedded defaults under ./.meshid
+  meshid server [--config FILE] [--KEY=VALUE ...]
+                                           run the CA server (KEY is a dotted config key, e.g. --svid.maxTtl=24h)
+  meshid token create [--spiffe-id ID] [--ttl 10m]   create a single-use join token (printed once)
+  meshid token list | token revoke ID
+  meshid entry create --spiffe-id ID --parent-id AGENT_ID --selector TYPE:KEY:VALUE [--selector ...]
+                      [--ttl 1h] [--dns-name NAME ...]
+  meshid entry list [--parent-id ID] | entry delete ID
+  meshid agent list | agent evict SPIFFE_ID
+  meshid bundle show [--format pem|jwks]
+  meshid svid request --join-token TOKEN [--server HOST:PORT] [--bundle FILE] [--out DIR]
+                                           attest with a join token and write svid.pem, key.pem, bundle.pem
+
+Admin commands talk to the CA's admin socket: --socket PATH, or MESHID_ADMIN_SOCKET
+(default ./.meshid/ca/admin.sock). Add --json for machine-readable output.`;
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const [noun, verb] = args.positionals;
+  if (!noun || noun === 'help' || (args.options.has('help') && !verb)) {
+    console.log(HELP);
+    return noun ? 0 : 2;
+  }
+  switch (noun) {
+    case 'dev':
+      return runDev(args);
+    case 'server':
+      return runServer(args);
+    case 'svid':
+      if (verb !== 'request') throw new UsageError('usage: meshid svid request --join-token TOKEN ...');
+      await runSvidRequest(args);
+      return 0;
+    case 'token':
+    case 'entry':
+    case 'agent':
+    case 'bundle':
+      await runAdminCommand(noun, verb, args);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${noun}"; run meshid --help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof MeshidError) {
+      console.error(`meshid: ${err.message}`);
+      process.exitCode = 2;
+    } else {
+      console.error(`meshid: ${describeGrpcError(err)}`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,107 @@
+import type { AttestedIdentity } from '../../../ca-server/attestation/attestor.js';
+import type { ConsumeJoinTokenResult, DataStore } from '../../../ca-server/datastore/datastore.js';
+import { invalidArgument, MeshidError, unauthenticated } from '../../../core/errors.js';
+import { SpiffeId, type TrustDomain } from '../../../core/spiffeid.js';
+import { hashJoinToken, newJoinToken, parseJoinToken } from './token-text.js';
+
+export interface JoinTokenAttestorOptions {
+  store: DataStore;
+  trustDomain: TrustDomain;
+  /** TTL when a request names none. Default 600 s. */
+  defaultTtlSeconds?: number;
+  /** Longest TTL a request may ask for. Default 7 days. */
+  maxTtlSeconds?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+export interface CreateJoinTokenRequest {
+  /** SPIFFE ID the agent will get; default spiffe://<td>/meshid/agent/join_token/<id>. Must be in the trust domain. */
+  spiffeId?: string;
+  ttlSeconds?: number;
+}
+
+export interface CreatedJoinToken {
+  id: string;
+  /** The secret text: shown once to the operator, never stored or logged. */
+  token: string;
+  spiffeId: SpiffeId;
+  expiresAt: Date;
+}
+
+type Refusal = Exclude<ConsumeJoinTokenResult, { ok: true }>['reason'];
+
+const REFUSALS: Record<Refusal, (id: string) => string> = {
+  unknown: () =>
+    'join token is not recognised; check it was copied in full and was created on this server with `meshid token create`',
+  used: (id) => `join token ${id} has already been used; each token attests one agent — create a new one`,
+  expired: (id) => `join token ${id} has expired; create a new one with \`meshid token create\``,
+  revoked: (id) => `join token ${id} was revoked; create a new one with \`meshid token create\``,
+};
+
+/** Single-use join tokens: created by an operator, consumed atomically by one agent's attestation. */
+export class JoinTokenAttestor {
+  private readonly store: DataStore;
+  private readonly trustDomain: TrustDomain;
+  private readonly defaultTtlSeconds: number;
+  private readonly maxTtlSeconds: number;
+  private readonly now: () => Date;
+
+  constructor(opts: JoinTokenAttestorOptions) {
+    this.store = opts.store;
+    this.trustDomain = opts.trustDomain;
+    this.defaultTtlSeconds = opts.defaultTtlSeconds ?? 600;
+    this.maxTtlSeconds = opts.maxTtlSeconds ?? 7 * 24 * 3600;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  async createJoinToken(req: CreateJoinTokenRequest = {}): Promise<CreatedJoinToken> {
+    const ttlSeconds = req.ttlSeconds ?? this.defaultTtlSeconds;
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > this.maxTtlSeconds) {
+      throw invalidArgument(
+        `join token TTL must be a whole number of seconds from 1 to ${this.maxTtlSeconds}`,
+        'bad_join_token_ttl',
+      );
+    }
+    const { id, token } = newJoinToken();
+    const spiffeId = req.spiffeId !== undefined
+      ? this.agentId(req.spiffeId)
+      : this.trustDomain.spiffeId(`/meshid/agent/join_token/${id}`);
+    const createdAt = this.now();
+    const expiresAt = new Date(createdAt.getTime() + ttlSeconds * 1000);
+    await this.store.createJoinToken({ id, tokenHash: hashJoinToken(token), spiffeId: spiffeId.toString(), createdAt, expiresAt });
+    return { id, token, spiffeId, expiresAt };
+  }
+
+  /** Consumes the token (exactly one of any concurrent attempts succeeds) and names the agent it admits. */
+  async attest(token: string): Promise<AttestedIdentity> {
+    const { id, hash } = parseJoinToken(token);
+    const result = await this.store.consumeJoinToken(hash, this.now());
+    if (!result.ok) throw unauthenticated(REFUSALS[result.reason](id), `join_token_${result.reason}`);
+    return {
+      spiffeId: SpiffeId.parse(result.token.spiffeId),
+      kind: 'agent',
+      attestor: 'join_token',
+      selectors: [`join_token:id:${result.token.id}`],
+      credentialExpiresAt: result.token.expiresAt,
+    };
+  }
+
+  async revokeJoinToken(id: string): Promise<void> {
+    if (!(await this.store.revokeJoinToken(id, this.now()))) {
+      throw new MeshidError('NOT_FOUND', `no join token has id ${JSON.stringify(id)}; see \`meshid token list\``, 'join_token_not_found');
+    }
+  }
+
+  private agentId(input: string): SpiffeId {
+    const id = SpiffeId.parse(input);
+    if (!id.memberOf(this.trustDomain)) {
+      throw invalidArgument(
+        `join token SPIFFE ID ${id} is not in trust domain ${this.trustDomain.name}`,
+        'bad_spiffe_id',
+      );
+    }
+    if (id.path === '') throw invalidArgument(`join token SPIFFE ID ${id} needs a path`, 'bad_spiffe_id');
+    return id;
+  }
+}

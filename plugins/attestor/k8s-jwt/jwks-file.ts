@@ -1,0 +1,54 @@
+import { readFile, stat } from 'node:fs/promises';
+import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { MeshidError } from '../../../core/errors.js';
+
+/**
+ * The issuer's keys from a JWKS file (e.g. `kubectl get --raw /openid/v1/jwks`, or a mounted ConfigMap).
+ * The file is read now — a missing or invalid file fails start-up — and read again whenever its inode, size
+ * or mtime changes, so rotating the cluster's signing key needs no restart.
+ */
+export async function jwksFromFile(file: string): Promise<JWTVerifyGetKey> {
+  let loaded = await load(file);
+  return async (header, token) => {
+    const current = await fileStamp(file);
+    if (current !== loaded.stamp) loaded = await load(file);
+    return loaded.keys(header, token);
+  };
+}
+
+interface LoadedKeys {
+  stamp: string;
+  keys: JWTVerifyGetKey;
+}
+
+async function load(file: string): Promise<LoadedKeys> {
+  const stamp = await fileStamp(file);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw unreadable(file, (err as NodeJS.ErrnoException).code ?? 'read failed');
+  }
+  try {
+    return { stamp, keys: createLocalJWKSet(JSON.parse(text)) };
+  } catch {
+    throw unreadable(file, 'it is not a JSON Web Key Set ({"keys": [...]})');
+  }
+}
+
+async function fileStamp(file: string): Promise<string> {
+  try {
+    const s = await stat(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch (err) {
+    throw unreadable(file, (err as NodeJS.ErrnoException).code ?? 'stat failed');
+  }
+}
+
+function unreadable(file: string, detail: string): MeshidError {
+  return new MeshidError(
+    'UNAVAILABLE',
+    `cannot load the service-account issuer keys from ${file} (${detail}); fix kubernetes.jwksFile`,
+    'jwks_unavailable',
+  );
+}

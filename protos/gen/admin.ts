@@ -1,0 +1,57 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { AdminServiceClient as _meshid_v1_AdminServiceClient, AdminServiceDefinition as _meshid_v1_AdminServiceDefinition } from './meshid/v1/AdminService.js';
+import type { Agent as _meshid_v1_Agent, Agent__Output as _meshid_v1_Agent__Output } from './meshid/v1/Agent.js';
+import type { CreateEntryRequest as _meshid_v1_CreateEntryRequest, CreateEntryRequest__Output as _meshid_v1_CreateEntryRequest__Output } from './meshid/v1/CreateEntryRequest.js';
+import type { CreateJoinTokenRequest as _meshid_v1_CreateJoinTokenRequest, CreateJoinTokenRequest__Output as _meshid_v1_CreateJoinTokenRequest__Output } from './meshid/v1/CreateJoinTokenRequest.js';
+import type { CreateJoinTokenResponse as _meshid_v1_CreateJoinTokenResponse, CreateJoinTokenResponse__Output as _meshid_v1_CreateJoinTokenResponse__Output } from './meshid/v1/CreateJoinTokenResponse.js';
+import type { DeleteEntryRequest as _meshid_v1_DeleteEntryRequest, DeleteEntryRequest__Output as _meshid_v1_DeleteEntryRequest__Output } from './meshid/v1/DeleteEntryRequest.js';
+import type { DeleteEntryResponse as _meshid_v1_DeleteEntryResponse, DeleteEntryResponse__Output as _meshid_v1_DeleteEntryResponse__Output } from './meshid/v1/DeleteEntryResponse.js';
+import type { Entry as _meshid_v1_Entry, Entry__Output as _meshid_v1_Entry__Output } from './meshid/v1/Entry.js';
+import type { EvictAgentRequest as _meshid_v1_EvictAgentRequest, EvictAgentRequest__Output as _meshid_v1_EvictAgentRequest__Output } from './meshid/v1/EvictAgentRequest.js';
+import type { EvictAgentResponse as _meshid_v1_EvictAgentResponse, EvictAgentResponse__Output as _meshid_v1_EvictAgentResponse__Output } from './meshid/v1/EvictAgentResponse.js';
+import type { GetBundleRequest as _meshid_v1_GetBundleRequest, GetBundleRequest__Output as _meshid_v1_GetBundleRequest__Output } from './meshid/v1/GetBundleRequest.js';
+import type { GetBundleResponse as _meshid_v1_GetBundleResponse, GetBundleResponse__Output as _meshid_v1_GetBundleResponse__Output } from './meshid/v1/GetBundleResponse.js';
+import type { JoinToken as _meshid_v1_JoinToken, JoinToken__Output as _meshid_v1_JoinToken__Output } from './meshid/v1/JoinToken.js';
+import type { ListAgentsRequest as _meshid_v1_ListAgentsRequest, ListAgentsRequest__Output as _meshid_v1_ListAgentsRequest__Output } from './meshid/v1/ListAgentsRequest.js';
+import type { ListAgentsResponse as _meshid_v1_ListAgentsResponse, ListAgentsResponse__Output as _meshid_v1_ListAgentsResponse__Output } from './meshid/v1/ListAgentsResponse.js';
+import type { ListEntriesRequest as _meshid_v1_ListEntriesRequest, ListEntriesRequest__Output as _meshid_v1_ListEntriesRequest__Output } from './meshid/v1/ListEntriesRequest.js';
+import type { ListEntriesResponse as _meshid_v1_ListEntriesResponse, ListEntriesResponse__Output as _meshid_v1_ListEntriesResponse__Output } from './meshid/v1/ListEntriesResponse.js';
+import type { ListJoinTokensRequest as _meshid_v1_ListJoinTokensRequest, ListJoinTokensRequest__Output as _meshid_v1_ListJoinTokensRequest__Output } from './meshid/v1/ListJoinTokensRequest.js';
+import type { ListJoinTokensResponse as _meshid_v1_ListJoinTokensResponse, ListJoinTokensResponse__Output as _meshid_v1_ListJoinTokensResponse__Output } from './meshid/v1/ListJoinTokensResponse.js';
+import type { RevokeJoinTokenRequest as _meshid_v1_RevokeJoinTokenRequest, RevokeJoinTokenRequest__Output as _meshid_v1_RevokeJoinTokenRequest__Output } from './meshid/v1/RevokeJoinTokenRequest.js';
+import type { RevokeJoinTokenResponse as _meshid_v1_RevokeJoinTokenResponse, RevokeJoinTokenResponse__Output as _meshid_v1_RevokeJoinTokenResponse__Output } from './meshid/v1/RevokeJoinTokenResponse.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  meshid: {
+    v1: {
+      AdminService: SubtypeConstructor<typeof grpc.Client, _meshid_v1_AdminServiceClient> & { service: _meshid_v1_AdminServiceDefinition }
+      Agent: MessageTypeDefinition<_meshid_v1_Agent, _meshid_v1_Agent__Output>
+      CreateEntryRequest: MessageTypeDefinition<_meshid_v1_CreateEntryRequest, _meshid_v1_CreateEntryRequest__Output>
+      CreateJoinTokenRequest: MessageTypeDefinition<_meshid_v1_CreateJoinTokenRequest, _meshid_v1_CreateJoinTokenRequest__Output>
+      CreateJoinTokenResponse: MessageTypeDefinition<_meshid_v1_CreateJoinTokenResponse, _meshid_v1_CreateJoinTokenResponse__Output>
+      DeleteEntryRequest: MessageTypeDefinition<_meshid_v1_DeleteEntryRequest, _meshid_v1_DeleteEntryRequest__Output>
+      DeleteEntryResponse: MessageTypeDefinition<_meshid_v1_DeleteEntryResponse, _meshid_v1_DeleteEntryResponse__Output>
+      Entry: MessageTypeDefinition<_meshid_v1_Entry, _meshid_v1_Entry__Output>
+      EvictAgentRequest: MessageTypeDefinition<_meshid_v1_EvictAgentRequest, _meshid_v1_EvictAgentRequest__Output>
+      EvictAgentResponse: MessageTypeDefinition<_meshid_v1_EvictAgentResponse, _meshid_v1_EvictAgentResponse__Output>
+      GetBundleRequest: MessageTypeDefinition<_meshid_v1_GetBundleRequest, _meshid_v1_GetBundleRequest__Output>
+      GetBundleResponse: MessageTypeDefinition<_meshid_v1_GetBundleResponse, _meshid_v1_GetBundleResponse__Output>
+      JoinToken: MessageTypeDefinition<_meshid_v1_JoinToken, _meshid_v1_JoinToken__Output>
+      ListAgentsRequest: MessageTypeDefinition<_meshid_v1_ListAgentsRequest, _meshid_v1_ListAgentsRequest__Output>
+      ListAgentsResponse: MessageTypeDefinition<_meshid_v1_ListAgentsResponse, _meshid_v1_ListAgentsResponse__Output>
+      ListEntriesRequest: MessageTypeDefinition<_meshid_v1_ListEntriesRequest, _meshid_v1_ListEntriesRequest__Output>
+      ListEntriesResponse: MessageTypeDefinition<_meshid_v1_ListEntriesResponse, _meshid_v1_ListEntriesResponse__Output>
+      ListJoinTokensRequest: MessageTypeDefinition<_meshid_v1_ListJoinTokensRequest, _meshid_v1_ListJoinTokensRequest__Output>
+      ListJoinTokensResponse: MessageTypeDefinition<_meshid_v1_ListJoinTokensResponse, _meshid_v1_ListJoinTokensResponse__Output>
+      RevokeJoinTokenRequest: MessageTypeDefinition<_meshid_v1_RevokeJoinTokenRequest, _meshid_v1_RevokeJoinTokenRequest__Output>
+      RevokeJoinTokenResponse: MessageTypeDefinition<_meshid_v1_RevokeJoinTokenResponse, _meshid_v1_RevokeJoinTokenResponse__Output>
+    }
+  }
+}
+

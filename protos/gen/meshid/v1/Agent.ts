@@ -1,0 +1,25 @@
+// Original file: protos/meshid/v1/admin.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface Agent {
+  'spiffe_id'?: (string);
+  'attestation_type'?: (string);
+  'serial_number'?: (string);
+  'expires_at'?: (number | string | Long);
+  'attested_at'?: (number | string | Long);
+  'last_seen_at'?: (number | string | Long);
+  'selectors'?: (string)[];
+  'evicted_at'?: (number | string | Long);
+}
+
+export interface Agent__Output {
+  'spiffe_id': (string);
+  'attestation_type': (string);
+  'serial_number': (string);
+  'expires_at': (number);
+  'attested_at': (number);
+  'last_seen_at': (number);
+  'selectors': (string)[];
+  'evicted_at': (number);
+}

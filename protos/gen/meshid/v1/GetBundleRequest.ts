@@ -1,0 +1,10 @@
+// Original file: protos/meshid/v1/admin.proto
+
+
+export interface GetBundleRequest {
+  'format'?: (string);
+}
+
+export interface GetBundleRequest__Output {
+  'format': (string);
+}

@@ -1,0 +1,78 @@
+// Original file: protos/meshid/v1/agent.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AgentSVIDResponse as _meshid_v1_AgentSVIDResponse, AgentSVIDResponse__Output as _meshid_v1_AgentSVIDResponse__Output } from '../../meshid/v1/AgentSVIDResponse.js';
+import type { AttestAgentRequest as _meshid_v1_AttestAgentRequest, AttestAgentRequest__Output as _meshid_v1_AttestAgentRequest__Output } from '../../meshid/v1/AttestAgentRequest.js';
+import type { ListAgentEntriesRequest as _meshid_v1_ListAgentEntriesRequest, ListAgentEntriesRequest__Output as _meshid_v1_ListAgentEntriesRequest__Output } from '../../meshid/v1/ListAgentEntriesRequest.js';
+import type { ListAgentEntriesResponse as _meshid_v1_ListAgentEntriesResponse, ListAgentEntriesResponse__Output as _meshid_v1_ListAgentEntriesResponse__Output } from '../../meshid/v1/ListAgentEntriesResponse.js';
+import type { MintWorkloadSVIDsRequest as _meshid_v1_MintWorkloadSVIDsRequest, MintWorkloadSVIDsRequest__Output as _meshid_v1_MintWorkloadSVIDsRequest__Output } from '../../meshid/v1/MintWorkloadSVIDsRequest.js';
+import type { MintWorkloadSVIDsResponse as _meshid_v1_MintWorkloadSVIDsResponse, MintWorkloadSVIDsResponse__Output as _meshid_v1_MintWorkloadSVIDsResponse__Output } from '../../meshid/v1/MintWorkloadSVIDsResponse.js';
+import type { RenewAgentRequest as _meshid_v1_RenewAgentRequest, RenewAgentRequest__Output as _meshid_v1_RenewAgentRequest__Output } from '../../meshid/v1/RenewAgentRequest.js';
+import type { TrustBundle as _meshid_v1_TrustBundle, TrustBundle__Output as _meshid_v1_TrustBundle__Output } from '../../meshid/v1/TrustBundle.js';
+import type { WatchBundleRequest as _meshid_v1_WatchBundleRequest, WatchBundleRequest__Output as _meshid_v1_WatchBundleRequest__Output } from '../../meshid/v1/WatchBundleRequest.js';
+
+export interface NodeAgentServiceClient extends grpc.Client {
+  AttestAgent(argument: _meshid_v1_AttestAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  AttestAgent(argument: _meshid_v1_AttestAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  AttestAgent(argument: _meshid_v1_AttestAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  AttestAgent(argument: _meshid_v1_AttestAgentRequest, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  attestAgent(argument: _meshid_v1_AttestAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  attestAgent(argument: _meshid_v1_AttestAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  attestAgent(argument: _meshid_v1_AttestAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  attestAgent(argument: _meshid_v1_AttestAgentRequest, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  ListAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  ListAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  ListAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  
+  MintWorkloadSVIDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  MintWorkloadSVIDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  MintWorkloadSVIDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  MintWorkloadSVIDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  mintWorkloadSviDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  mintWorkloadSviDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  mintWorkloadSviDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  mintWorkloadSviDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
+  
+  RenewAgent(argument: _meshid_v1_RenewAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  RenewAgent(argument: _meshid_v1_RenewAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  RenewAgent(argument: _meshid_v1_RenewAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  RenewAgent(argument: _meshid_v1_RenewAgentRequest, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  renewAgent(argument: _meshid_v1_RenewAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  renewAgent(argument: _meshid_v1_RenewAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  renewAgent(argument: _meshid_v1_RenewAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  renewAgent(argument: _meshid_v1_RenewAgentRequest, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
+  
+  WatchBundle(argument: _meshid_v1_WatchBundleRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
+  WatchBundle(argument: _meshid_v1_WatchBundleRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
+  watchBundle(argument: _meshid_v1_WatchBundleRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
+  watchBundle(argument: _meshid_v1_WatchBundleRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
+  
+}
+
+export interface NodeAgentServiceHandlers extends grpc.UntypedServiceImplementation {
+  AttestAgent: grpc.handleUnaryCall<_meshid_v1_AttestAgentRequest__Output, _meshid_v1_AgentSVIDResponse>;
+  
+  ListAgentEntries: grpc.handleUnaryCall<_meshid_v1_ListAgentEntriesRequest__Output, _meshid_v1_ListAgentEntriesResponse>;
+  
+  MintWorkloadSVIDs: grpc.handleUnaryCall<_meshid_v1_MintWorkloadSVIDsRequest__Output, _meshid_v1_MintWorkloadSVIDsResponse>;
+  
+  RenewAgent: grpc.handleUnaryCall<_meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse>;
+  
+  WatchBundle: grpc.handleServerStreamingCall<_meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle>;
+  
+}
+
+export interface NodeAgentServiceDefinition extends grpc.ServiceDefinition {
+  AttestAgent: MethodDefinition<_meshid_v1_AttestAgentRequest, _meshid_v1_AgentSVIDResponse, _meshid_v1_AttestAgentRequest__Output, _meshid_v1_AgentSVIDResponse__Output>
+  ListAgentEntries: MethodDefinition<_meshid_v1_ListAgentEntriesRequest, _meshid_v1_ListAgentEntriesResponse, _meshid_v1_ListAgentEntriesRequest__Output, _meshid_v1_ListAgentEntriesResponse__Output>
+  MintWorkloadSVIDs: MethodDefinition<_meshid_v1_MintWorkloadSVIDsRequest, _meshid_v1_MintWorkloadSVIDsResponse, _meshid_v1_MintWorkloadSVIDsRequest__Output, _meshid_v1_MintWorkloadSVIDsResponse__Output>
+  RenewAgent: MethodDefinition<_meshid_v1_RenewAgentRequest, _meshid_v1_AgentSVIDResponse, _meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse__Output>
+  WatchBundle: MethodDefinition<_meshid_v1_WatchBundleRequest, _meshid_v1_TrustBundle, _meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle__Output>
+}

