@@ -14,6 +14,7 @@ import {
 } from '../core/config-values.js';
 import { TrustDomain } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from './authority/jwt-keys.js';
 
 export interface ListenAddress {
   host: string;
@@ -62,6 +63,8 @@ export interface CaServerConfig {
   };
   joinToken: { defaultTtlSeconds: number; maxTtlSeconds: number };
   kubernetes: KubernetesAttestationConfig;
+  /** JWT-SVIDs: signing-key algorithm, token TTLs, and how long one signing key is used. */
+  jwt: { keyAlgorithm: JwtAlgorithm; defaultTtlSeconds: number; maxTtlSeconds: number; keyLifetimeSeconds: number };
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -77,6 +80,7 @@ export const CONFIG_DEFAULTS = {
   ca: { keyAlgorithm: 'ec-p256', rootTtl: '3650d', intermediateTtl: '7d', upstream: 'self-signed' },
   joinToken: { defaultTtl: '10m', maxTtl: '7d' },
   kubernetes: { mode: 'disabled', audiences: ['meshid'] },
+  jwt: { keyAlgorithm: 'ES256', defaultTtl: '5m', maxTtl: '1h', keyLifetime: '24h' },
 } as const;
 
 /**
@@ -110,7 +114,7 @@ export function loadCaServerConfig(options: {
 export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig {
   rejectUnknownKeys('', raw, [
     'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
-    'kubernetes',
+    'kubernetes', 'jwt',
   ]);
   const d = CONFIG_DEFAULTS;
   const trustDomain = readTrustDomain(raw.trustDomain ?? d.trustDomain);
@@ -165,6 +169,28 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
       maxTtlSeconds: positiveDuration('joinToken.maxTtl', joinToken.maxTtl ?? d.joinToken.maxTtl),
     },
     kubernetes: readKubernetes(section('kubernetes', raw.kubernetes)),
+    jwt: readJwt(section('jwt', raw.jwt)),
+  };
+}
+
+function readJwt(j: Record<string, unknown>): CaServerConfig['jwt'] {
+  rejectUnknownKeys('jwt', j, ['keyAlgorithm', 'defaultTtl', 'maxTtl', 'keyLifetime']);
+  const d = CONFIG_DEFAULTS.jwt;
+  const maxTtlSeconds = wholeSeconds('jwt.maxTtl', j.maxTtl ?? d.maxTtl);
+  const defaultTtlSeconds = wholeSeconds('jwt.defaultTtl', j.defaultTtl ?? d.defaultTtl);
+  if (defaultTtlSeconds > maxTtlSeconds) {
+    throw new ConfigError('jwt.defaultTtl', `must not exceed jwt.maxTtl (${maxTtlSeconds}s)`);
+  }
+  const keyLifetimeSeconds = wholeSeconds('jwt.keyLifetime', j.keyLifetime ?? d.keyLifetime);
+  if (keyLifetimeSeconds < Math.max(60, maxTtlSeconds)) {
+    // A retired key stays published for jwt.maxTtl; this keeps the bundle at a few JWT keys.
+    throw new ConfigError('jwt.keyLifetime', `must be at least 1m and at least jwt.maxTtl (${maxTtlSeconds}s)`);
+  }
+  return {
+    keyAlgorithm: oneOf('jwt.keyAlgorithm', j.keyAlgorithm ?? d.keyAlgorithm, JWT_ALGORITHMS),
+    defaultTtlSeconds,
+    maxTtlSeconds,
+    keyLifetimeSeconds,
   };
 }
 
@@ -210,6 +236,13 @@ function readTrustDomain(value: unknown): TrustDomain {
 function positiveDuration(key: string, value: unknown): number {
   const seconds = durationSeconds(key, value);
   if (seconds <= 0) throw new ConfigError(key, 'must be greater than zero');
+  return seconds;
+}
+
+/** JWT times are whole seconds (NumericDate), so their durations are too. */
+function wholeSeconds(key: string, value: unknown): number {
+  const seconds = positiveDuration(key, value);
+  if (!Number.isInteger(seconds)) throw new ConfigError(key, `must be a whole number of seconds, got ${seconds}s`);
   return seconds;
 }
 

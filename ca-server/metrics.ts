@@ -18,6 +18,13 @@ export class CaMetrics {
     registers: [this.registry],
   });
 
+  readonly jwtSvids = new Counter({
+    name: 'meshid_ca_jwt_svid_total',
+    help: 'JWT-SVID requests by result (issued, or the gRPC status of the refusal).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly authFailures = new Counter({
     name: 'meshid_ca_authentication_failures_total',
     help: 'Failed caller authentications by reason.',

@@ -20,10 +20,12 @@ import { istioCaService } from './api/istio-ca-service.js';
 import { nodeAgentService } from './api/node-agent-service.js';
 import type { ServiceAccountTokenVerifier } from './attestation/attestor.js';
 import { CallerAttestation } from './attestation/caller.js';
+import { JwtKeyManager } from './authority/jwt-keys.js';
 import { AuthorityManager } from './authority/manager.js';
 import type { CaServerConfig, KubernetesAttestationConfig } from './config.js';
 import type { DataStore } from './datastore/datastore.js';
 import { SqliteDataStore } from './datastore/sqlite.js';
+import { JwtSvidIssuer } from './issuance/jwt-svid-issuer.js';
 import { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
 import { CaMetrics } from './metrics.js';
 import { ServingIdentity } from './serving-identity.js';
@@ -37,6 +39,7 @@ export interface CaServer {
   readonly bundleFile: string;
   readonly metrics: CaMetrics;
   readonly authorities: AuthorityManager;
+  readonly jwtKeys: JwtKeyManager;
   readonly store: DataStore;
   bundle(): TrustBundle;
   /** Graceful: stops accepting, lets in-flight calls finish, removes the admin socket. */
@@ -69,15 +72,25 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     onError: (err) => log.error({ err }, 'signing CA rotation step failed; will retry'),
   });
   await authorities.start();
+  const jwtKeys = new JwtKeyManager({
+    dataDir: config.dataDir,
+    store,
+    algorithm: config.jwt.keyAlgorithm,
+    keyLifetimeSeconds: config.jwt.keyLifetimeSeconds,
+    maxTokenTtlSeconds: config.jwt.maxTtlSeconds,
+    onError: (err) => log.error({ err }, 'JWT key rotation step failed; will retry'),
+  });
+  await jwtKeys.start();
   const metrics = new CaMetrics(() => authorities.expiries());
 
-  // Trust bundle: rebuilt (and bundle.pem rewritten) whenever the authorities change.
+  // Trust bundle: rebuilt (and bundle.pem rewritten) whenever the authorities or the JWT keys change.
   const bundleFile = path.join(config.dataDir, 'bundle.pem');
   let sequence = Math.floor(Date.now() / 1000);
   const buildBundle = () =>
     new TrustBundle({
       trustDomain: config.trustDomain,
       x509Authorities: authorities.trustBundle().roots.map((root) => Buffer.from(root.rawData)),
+      jwtAuthorities: jwtKeys.bundleKeys(),
       sequence: sequence++,
       refreshHintSeconds: BUNDLE_REFRESH_HINT_SECONDS,
     });
@@ -85,6 +98,11 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
   let issuers = await signingCertificates(store);
   const bundleListeners = new Set<() => void>();
+  const publishBundle = async () => {
+    bundle = buildBundle();
+    await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
+    for (const listener of bundleListeners) listener();
+  };
 
   const issuer = new X509SvidIssuer(authorities, config.svid, (s) => metrics.signingSeconds.observe(s));
   const serving = new ServingIdentity({
@@ -99,14 +117,16 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   const unsubscribeAuthorities = authorities.onChange((change) => {
     void (async () => {
       issuers = await signingCertificates(store);
-      if (change.bundleChanged) {
-        bundle = buildBundle();
-        await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
-        for (const listener of bundleListeners) listener();
-      }
+      if (change.bundleChanged) await publishBundle();
       if (change.activeChanged || change.bundleChanged) await serving.refresh();
       log.info({ active: change.active.id, roots: bundle.x509Authorities.length }, 'signing authorities changed');
     })().catch((err: unknown) => log.error({ err }, 'applying an authority change failed'));
+  });
+  const unsubscribeJwtKeys = jwtKeys.onChange(() => {
+    publishBundle().then(
+      () => log.info({ jwtKeys: bundle.jwtAuthorities.map((k) => k.keyId) }, 'JWT signing keys changed'),
+      (err: unknown) => log.error({ err }, 'publishing a JWT key change failed'),
+    );
   });
 
   const joinTokens = new JoinTokenAttestor({
@@ -141,6 +161,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     nodeAgentService({
       attestation,
       issuer,
+      jwtIssuer: new JwtSvidIssuer(jwtKeys, config.jwt),
       store,
       agentSvidTtlSeconds: Math.min(config.agentSvidTtlSeconds, config.svid.maxTtlSeconds),
       bundle: () => bundleMessage(bundle),
@@ -194,16 +215,19 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     bundleFile,
     metrics,
     authorities,
+    jwtKeys,
     store,
     bundle: () => bundle,
     async close() {
       ready = false;
       unsubscribeAuthorities();
+      unsubscribeJwtKeys();
       serving.close();
       await Promise.all([shutdown(grpcServer), shutdown(adminServer)]);
       await rm(config.listen.adminSocket, { force: true });
       await ops.close();
       await authorities.close();
+      await jwtKeys.close();
       await upstream.close();
       await store.close();
       log.info('meshid CA server stopped');

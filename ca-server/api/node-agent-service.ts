@@ -10,6 +10,7 @@ import type { X509SVID } from '../../protos/gen/meshid/v1/X509SVID.js';
 import type { AttestedIdentity } from '../attestation/attestor.js';
 import type { CallerAttestation } from '../attestation/caller.js';
 import type { AgentRecord, DataStore } from '../datastore/datastore.js';
+import type { JwtSvidIssuer } from '../issuance/jwt-svid-issuer.js';
 import type { IssuedX509Svid, X509SvidIssuer } from '../issuance/x509-svid-issuer.js';
 import type { CaMetrics } from '../metrics.js';
 import { callerCredentials } from './credentials.js';
@@ -18,6 +19,7 @@ import { unary } from './handler.js';
 export interface NodeAgentServiceDeps {
   attestation: CallerAttestation;
   issuer: X509SvidIssuer;
+  jwtIssuer: JwtSvidIssuer;
   store: DataStore;
   agentSvidTtlSeconds: number;
   /** Current bundle message, and a subscription to changes (returns unsubscribe). */
@@ -124,6 +126,24 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
           dns_names: e.dnsNames,
         })),
       };
+    }),
+
+    MintJWTSVID: unary(log, 'MintJWTSVID', async (req, call) => {
+      try {
+        const agent = await attestation.attestAgent(callerCredentials(call));
+        const workload =
+          req.workload === 'entry_id' ? { entryId: req.entry_id ?? '' } :
+          req.workload === 'k8s_token' ? { k8sToken: req.k8s_token ?? '' } : undefined;
+        if (!workload) throw invalidArgument('one of entry_id or k8s_token is required');
+        const identity = await attestation.attestWorkloadForAgent(agent, workload);
+        // The entry's TTL is for X509-SVIDs; JWT-SVIDs take the request's or the short JWT default.
+        const svid = await deps.jwtIssuer.issue({ spiffeId: identity.spiffeId, audience: req.audience, ttlSeconds: req.ttl_seconds });
+        metrics.jwtSvids.inc({ result: 'issued' });
+        return { spiffe_id: svid.spiffeId, token: svid.token, expires_at: Math.floor(svid.expiresAt.getTime() / 1000) };
+      } catch (err) {
+        metrics.jwtSvids.inc({ result: resultLabel(err) });
+        throw err;
+      }
     }),
 
     WatchBundle: (call: ServerWritableStream<WatchBundleRequest__Output, TrustBundle>) => {

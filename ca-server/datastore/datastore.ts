@@ -71,6 +71,26 @@ export interface AuthorityRecord {
   retiredAt?: Date;
 }
 
+/** A JWT-SVID signing key: prepared (published, not signing) -> active (signing) -> retired (published only). */
+export interface JwtKeyRecord {
+  /** Key ID (`kid`): RFC 7638 SHA-256 thumbprint of the public JWK, base64url. */
+  id: string;
+  state: AuthorityState;
+  /** JWS algorithm the key signs with (ES256, ES384, RS256, PS256). */
+  algorithm: string;
+  /** SPKI PEM, so the bundle can publish the key without reading its private key file. */
+  publicKeyPem: string;
+  /** Path of the private key file (0600); relative paths are under the data dir. */
+  keyPath: string;
+  /** The key stops signing by this time (the rotation schedule counts from createdAt). */
+  notAfter: Date;
+  createdAt: Date;
+  activatedAt?: Date;
+  retiredAt?: Date;
+  /** Set on retirement: when the last token the key signed expires, so it leaves the bundle. */
+  publishedUntil?: Date;
+}
+
 export interface DataStore {
   createJoinToken(token: JoinTokenRecord): Promise<void>;
   /** Marks the token used if it is valid; exactly one of any number of concurrent callers gets ok. */
@@ -92,6 +112,9 @@ export interface DataStore {
 
   listAuthorities(filter?: { state?: AuthorityState; kind?: AuthorityRecord['kind'] }): Promise<AuthorityRecord[]>;
   putAuthority(authority: AuthorityRecord): Promise<void>;
+
+  listJwtKeys(filter?: { state?: AuthorityState }): Promise<JwtKeyRecord[]>;
+  putJwtKey(key: JwtKeyRecord): Promise<void>;
 
   transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T>;
   close(): Promise<void>;

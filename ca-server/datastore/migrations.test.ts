@@ -27,7 +27,7 @@ describe('migrate', () => {
   it('creates the schema on an empty database and records every version', () => {
     expect(migrate(db)).toEqual({ from: 0, to: MIGRATIONS.length });
     expect(versions(db)).toEqual(MIGRATIONS.map((m) => m.version));
-    expect(tables(db)).toEqual(['agents', 'authorities', 'join_tokens', 'registration_entries', 'schema_version']);
+    expect(tables(db)).toEqual(['agents', 'authorities', 'join_tokens', 'jwt_keys', 'registration_entries', 'schema_version']);
   });
 
   it('is a no-op when run again', () => {

@@ -59,6 +59,24 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'jwt signing keys',
+    sql: `
+      CREATE TABLE jwt_keys (
+        id               TEXT PRIMARY KEY,
+        state            TEXT NOT NULL CHECK (state IN ('prepared', 'active', 'retired')),
+        algorithm        TEXT NOT NULL,
+        public_key_pem   TEXT NOT NULL,
+        key_path         TEXT NOT NULL,
+        not_after        INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        activated_at     INTEGER,
+        retired_at       INTEGER,
+        published_until  INTEGER
+      );
+    `,
+  },
 ];
 
 export interface MigrationResult {

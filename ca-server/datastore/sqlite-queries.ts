@@ -6,6 +6,7 @@ import type {
   AuthorityState,
   ConsumeJoinTokenResult,
   JoinTokenRecord,
+  JwtKeyRecord,
   RegistrationEntry,
 } from './datastore.js';
 
@@ -130,6 +131,25 @@ export class SqliteQueries {
       retiredAt: msOrNull(a.retiredAt),
     });
   }
+
+  listJwtKeys(filter: { state?: AuthorityState } = {}): JwtKeyRecord[] {
+    return (this.s.listJwtKeys.all({ state: filter.state ?? null }) as Row[]).map(toJwtKey);
+  }
+
+  putJwtKey(k: JwtKeyRecord): void {
+    this.s.putJwtKey.run({
+      id: k.id,
+      state: k.state,
+      algorithm: k.algorithm,
+      publicKeyPem: k.publicKeyPem,
+      keyPath: k.keyPath,
+      notAfter: ms(k.notAfter),
+      createdAt: ms(k.createdAt),
+      activatedAt: msOrNull(k.activatedAt),
+      retiredAt: msOrNull(k.retiredAt),
+      publishedUntil: msOrNull(k.publishedUntil),
+    });
+  }
 }
 
 function prepareStatements(db: Database.Database) {
@@ -168,6 +188,15 @@ function prepareStatements(db: Database.Database) {
     listAuthorities: p(`SELECT * FROM authorities
       WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)
       ORDER BY created_at, id`),
+    putJwtKey: p(`INSERT INTO jwt_keys (id, state, algorithm, public_key_pem, key_path, not_after, created_at,
+        activated_at, retired_at, published_until)
+      VALUES (@id, @state, @algorithm, @publicKeyPem, @keyPath, @notAfter, @createdAt, @activatedAt, @retiredAt,
+        @publishedUntil)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, algorithm = excluded.algorithm,
+        public_key_pem = excluded.public_key_pem, key_path = excluded.key_path, not_after = excluded.not_after,
+        created_at = excluded.created_at, activated_at = excluded.activated_at, retired_at = excluded.retired_at,
+        published_until = excluded.published_until`),
+    listJwtKeys: p('SELECT * FROM jwt_keys WHERE (@state IS NULL OR state = @state) ORDER BY created_at, id'),
   };
 }
 
@@ -252,6 +281,25 @@ function toAuthority(r: Row): AuthorityRecord {
       upstreamRootsPem: r.upstream_roots_pem ?? undefined,
       activatedAt: optionalDate(r.activated_at),
       retiredAt: optionalDate(r.retired_at),
+    },
+  );
+}
+
+function toJwtKey(r: Row): JwtKeyRecord {
+  return withOptional(
+    {
+      id: r.id as string,
+      state: r.state as AuthorityState,
+      algorithm: r.algorithm as string,
+      publicKeyPem: r.public_key_pem as string,
+      keyPath: r.key_path as string,
+      notAfter: date(r.not_after),
+      createdAt: date(r.created_at),
+    },
+    {
+      activatedAt: optionalDate(r.activated_at),
+      retiredAt: optionalDate(r.retired_at),
+      publishedUntil: optionalDate(r.published_until),
     },
   );
 }

@@ -10,6 +10,7 @@ import type {
   ConsumeJoinTokenResult,
   DataStore,
   JoinTokenRecord,
+  JwtKeyRecord,
   RegistrationEntry,
 } from './datastore.js';
 import { migrate, type Migration } from './migrations.js';
@@ -73,6 +74,12 @@ abstract class SqliteOperations implements DataStore {
   }
   putAuthority(authority: AuthorityRecord): Promise<void> {
     return this.run((q) => q.putAuthority(authority));
+  }
+  listJwtKeys(filter?: { state?: AuthorityState }): Promise<JwtKeyRecord[]> {
+    return this.run((q) => q.listJwtKeys(filter));
+  }
+  putJwtKey(key: JwtKeyRecord): Promise<void> {
+    return this.run((q) => q.putJwtKey(key));
   }
 }
 

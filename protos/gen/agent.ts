@@ -4,6 +4,8 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import type { AgentEntry as _meshid_v1_AgentEntry, AgentEntry__Output as _meshid_v1_AgentEntry__Output } from './meshid/v1/AgentEntry.js';
 import type { AgentSVIDResponse as _meshid_v1_AgentSVIDResponse, AgentSVIDResponse__Output as _meshid_v1_AgentSVIDResponse__Output } from './meshid/v1/AgentSVIDResponse.js';
 import type { AttestAgentRequest as _meshid_v1_AttestAgentRequest, AttestAgentRequest__Output as _meshid_v1_AttestAgentRequest__Output } from './meshid/v1/AttestAgentRequest.js';
+import type { JWTSVID as _meshid_v1_JWTSVID, JWTSVID__Output as _meshid_v1_JWTSVID__Output } from './meshid/v1/JWTSVID.js';
+import type { JWTSVIDRequest as _meshid_v1_JWTSVIDRequest, JWTSVIDRequest__Output as _meshid_v1_JWTSVIDRequest__Output } from './meshid/v1/JWTSVIDRequest.js';
 import type { ListAgentEntriesRequest as _meshid_v1_ListAgentEntriesRequest, ListAgentEntriesRequest__Output as _meshid_v1_ListAgentEntriesRequest__Output } from './meshid/v1/ListAgentEntriesRequest.js';
 import type { ListAgentEntriesResponse as _meshid_v1_ListAgentEntriesResponse, ListAgentEntriesResponse__Output as _meshid_v1_ListAgentEntriesResponse__Output } from './meshid/v1/ListAgentEntriesResponse.js';
 import type { MintWorkloadSVIDsRequest as _meshid_v1_MintWorkloadSVIDsRequest, MintWorkloadSVIDsRequest__Output as _meshid_v1_MintWorkloadSVIDsRequest__Output } from './meshid/v1/MintWorkloadSVIDsRequest.js';
@@ -25,6 +27,8 @@ export interface ProtoGrpcType {
       AgentEntry: MessageTypeDefinition<_meshid_v1_AgentEntry, _meshid_v1_AgentEntry__Output>
       AgentSVIDResponse: MessageTypeDefinition<_meshid_v1_AgentSVIDResponse, _meshid_v1_AgentSVIDResponse__Output>
       AttestAgentRequest: MessageTypeDefinition<_meshid_v1_AttestAgentRequest, _meshid_v1_AttestAgentRequest__Output>
+      JWTSVID: MessageTypeDefinition<_meshid_v1_JWTSVID, _meshid_v1_JWTSVID__Output>
+      JWTSVIDRequest: MessageTypeDefinition<_meshid_v1_JWTSVIDRequest, _meshid_v1_JWTSVIDRequest__Output>
       ListAgentEntriesRequest: MessageTypeDefinition<_meshid_v1_ListAgentEntriesRequest, _meshid_v1_ListAgentEntriesRequest__Output>
       ListAgentEntriesResponse: MessageTypeDefinition<_meshid_v1_ListAgentEntriesResponse, _meshid_v1_ListAgentEntriesResponse__Output>
       MintWorkloadSVIDsRequest: MessageTypeDefinition<_meshid_v1_MintWorkloadSVIDsRequest, _meshid_v1_MintWorkloadSVIDsRequest__Output>

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,29 +6,19 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, type KeyAlgorithm } from '../../core/x509/keys.js';
 import { createLeafSigner, leafValidity } from '../../core/x509/leaf.js';
+import { requirePeer } from '../peers/peers.js';
 import { certDer, createTestCa, toPem, type TestCa } from './fixtures.js';
 
 const run = promisify(execFile);
 const SPIFFE_ID = 'spiffe://example.org/ns/default/sa/web';
 
-function opensslAvailable(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// In CI a missing openssl is a failure, never a silent skip.
-const available = opensslAvailable();
-const inCi = process.env.CI === 'true';
-
-describe.skipIf(!available && !inCi)('issued chains pass the real openssl', () => {
+describe('issued chains pass the real openssl', () => {
   let dir: string;
+  let openssl: string;
 
   beforeAll(async () => {
-    if (!available) throw new Error('openssl is not on PATH (Debian: apt-get install openssl); the interop test needs it');
+    // A missing openssl fails the suite (never a skip): provision-peers.sh installs it.
+    openssl = requirePeer('openssl');
     dir = await mkdtemp(path.join(tmpdir(), 'meshid-openssl-'));
   });
   afterAll(async () => {
@@ -54,8 +44,8 @@ describe.skipIf(!available && !inCi)('issued chains pass the real openssl', () =
   }
 
   const verify = (f: { root: string; inter: string; leaf: string }, ...extra: string[]) =>
-    run('openssl', ['verify', '-x509_strict', ...extra, '-CAfile', f.root, '-untrusted', f.inter, f.leaf]);
-  const text = async (file: string) => (await run('openssl', ['x509', '-in', file, '-noout', '-text'])).stdout;
+    run(openssl, ['verify', '-x509_strict', ...extra, '-CAfile', f.root, '-untrusted', f.inter, f.leaf]);
+  const text = async (file: string) => (await run(openssl, ['x509', '-in', file, '-noout', '-text'])).stdout;
 
   const cases: { alg: KeyAlgorithm; sigAlg: string; keyUsage: string }[] = [
     { alg: 'ec-p256', sigAlg: 'ecdsa-with-SHA256', keyUsage: 'Digital Signature, Key Agreement' },

@@ -4,6 +4,8 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AgentSVIDResponse as _meshid_v1_AgentSVIDResponse, AgentSVIDResponse__Output as _meshid_v1_AgentSVIDResponse__Output } from '../../meshid/v1/AgentSVIDResponse.js';
 import type { AttestAgentRequest as _meshid_v1_AttestAgentRequest, AttestAgentRequest__Output as _meshid_v1_AttestAgentRequest__Output } from '../../meshid/v1/AttestAgentRequest.js';
+import type { JWTSVID as _meshid_v1_JWTSVID, JWTSVID__Output as _meshid_v1_JWTSVID__Output } from '../../meshid/v1/JWTSVID.js';
+import type { JWTSVIDRequest as _meshid_v1_JWTSVIDRequest, JWTSVIDRequest__Output as _meshid_v1_JWTSVIDRequest__Output } from '../../meshid/v1/JWTSVIDRequest.js';
 import type { ListAgentEntriesRequest as _meshid_v1_ListAgentEntriesRequest, ListAgentEntriesRequest__Output as _meshid_v1_ListAgentEntriesRequest__Output } from '../../meshid/v1/ListAgentEntriesRequest.js';
 import type { ListAgentEntriesResponse as _meshid_v1_ListAgentEntriesResponse, ListAgentEntriesResponse__Output as _meshid_v1_ListAgentEntriesResponse__Output } from '../../meshid/v1/ListAgentEntriesResponse.js';
 import type { MintWorkloadSVIDsRequest as _meshid_v1_MintWorkloadSVIDsRequest, MintWorkloadSVIDsRequest__Output as _meshid_v1_MintWorkloadSVIDsRequest__Output } from '../../meshid/v1/MintWorkloadSVIDsRequest.js';
@@ -30,6 +32,15 @@ export interface NodeAgentServiceClient extends grpc.Client {
   listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
   listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
   listAgentEntries(argument: _meshid_v1_ListAgentEntriesRequest, callback: grpc.requestCallback<_meshid_v1_ListAgentEntriesResponse__Output>): grpc.ClientUnaryCall;
+  
+  MintJWTSVID(argument: _meshid_v1_JWTSVIDRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  MintJWTSVID(argument: _meshid_v1_JWTSVIDRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  MintJWTSVID(argument: _meshid_v1_JWTSVIDRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  MintJWTSVID(argument: _meshid_v1_JWTSVIDRequest, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  mintJwtsvid(argument: _meshid_v1_JWTSVIDRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  mintJwtsvid(argument: _meshid_v1_JWTSVIDRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  mintJwtsvid(argument: _meshid_v1_JWTSVIDRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
+  mintJwtsvid(argument: _meshid_v1_JWTSVIDRequest, callback: grpc.requestCallback<_meshid_v1_JWTSVID__Output>): grpc.ClientUnaryCall;
   
   MintWorkloadSVIDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
   MintWorkloadSVIDs(argument: _meshid_v1_MintWorkloadSVIDsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_MintWorkloadSVIDsResponse__Output>): grpc.ClientUnaryCall;
@@ -61,6 +72,8 @@ export interface NodeAgentServiceHandlers extends grpc.UntypedServiceImplementat
   
   ListAgentEntries: grpc.handleUnaryCall<_meshid_v1_ListAgentEntriesRequest__Output, _meshid_v1_ListAgentEntriesResponse>;
   
+  MintJWTSVID: grpc.handleUnaryCall<_meshid_v1_JWTSVIDRequest__Output, _meshid_v1_JWTSVID>;
+  
   MintWorkloadSVIDs: grpc.handleUnaryCall<_meshid_v1_MintWorkloadSVIDsRequest__Output, _meshid_v1_MintWorkloadSVIDsResponse>;
   
   RenewAgent: grpc.handleUnaryCall<_meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse>;
@@ -72,6 +85,7 @@ export interface NodeAgentServiceHandlers extends grpc.UntypedServiceImplementat
 export interface NodeAgentServiceDefinition extends grpc.ServiceDefinition {
   AttestAgent: MethodDefinition<_meshid_v1_AttestAgentRequest, _meshid_v1_AgentSVIDResponse, _meshid_v1_AttestAgentRequest__Output, _meshid_v1_AgentSVIDResponse__Output>
   ListAgentEntries: MethodDefinition<_meshid_v1_ListAgentEntriesRequest, _meshid_v1_ListAgentEntriesResponse, _meshid_v1_ListAgentEntriesRequest__Output, _meshid_v1_ListAgentEntriesResponse__Output>
+  MintJWTSVID: MethodDefinition<_meshid_v1_JWTSVIDRequest, _meshid_v1_JWTSVID, _meshid_v1_JWTSVIDRequest__Output, _meshid_v1_JWTSVID__Output>
   MintWorkloadSVIDs: MethodDefinition<_meshid_v1_MintWorkloadSVIDsRequest, _meshid_v1_MintWorkloadSVIDsResponse, _meshid_v1_MintWorkloadSVIDsRequest__Output, _meshid_v1_MintWorkloadSVIDsResponse__Output>
   RenewAgent: MethodDefinition<_meshid_v1_RenewAgentRequest, _meshid_v1_AgentSVIDResponse, _meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse__Output>
   WatchBundle: MethodDefinition<_meshid_v1_WatchBundleRequest, _meshid_v1_TrustBundle, _meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle__Output>

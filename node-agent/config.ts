@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import {
+  bool,
+  ConfigError,
+  durationSeconds,
+  listenAddress,
+  mergeLayers,
+  oneOf,
+  rejectUnknownKeys,
+  section,
+  str,
+} from '../core/config-values.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
+
+export type AgentMode = 'vm' | 'k8s';
+
+export interface NodeAgentConfig {
+  /** vm: join-token bootstrap, persisted agent SVID, registration entries; k8s: projected-token attestation. */
+  mode: AgentMode;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  server: {
+    /** CA's TLS gRPC address, "host:port". */
+    address: string;
+    /** Name checked against the CA's certificate; empty = the host of `address`. */
+    tlsServerName: string;
+    /** PEM roots that authenticate the CA before the agent holds a bundle of its own. */
+    trustBundleFile: string;
+    callTimeoutMs: number;
+  };
+  /** VM mode: agent SVID, key and trust bundle persist here (0700 directory, 0600 files). */
+  dataDir: string;
+  /** Where the workload-facing sockets (SDS, Workload API) are created. */
+  socketDir: string;
+  /** VM mode, first start only. Never logged. */
+  joinToken: string;
+  kubernetes: { tokenFile: string };
+  rotation: { fraction: number; jitter: number };
+  backoff: { initialMs: number; maxMs: number };
+  cache: { maxIdentities: number; idleMs: number };
+  workload: { keyAlgorithm: KeyAlgorithm; svidTtlSeconds: number };
+  entries: { pollIntervalMs: number };
+  listen: { ops: { host: string; port: number } };
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+export const AGENT_CONFIG_DEFAULTS = {
+  mode: 'vm',
+  logLevel: 'info',
+  server: { address: 'localhost:15012', tlsServerName: '', trustBundleFile: '', callTimeout: '10s' },
+  dataDir: './.meshid/agent',
+  socketDir: './.meshid/sockets',
+  kubernetes: { tokenFile: '/var/run/secrets/tokens/meshid-agent' },
+  rotation: { fraction: 0.5, jitter: 0.1 },
+  backoff: { initial: '1s', max: '60s' },
+  cache: { maxIdentities: 1000, idleTimeout: '10m' },
+  workload: { keyAlgorithm: 'ec-p256', svidTtl: 0 },
+  entries: { pollInterval: '30s' },
+  listen: { ops: '127.0.0.1:15020' },
+} as const;
+
+/**
+ * Reads the node agent configuration: defaults < YAML file < MESHID_AGENT_* env < --dotted.flags.
+ * Throws ConfigError naming the bad key. The join token may come from `joinToken` or `joinTokenFile`.
+ */
+export function loadNodeAgentConfig(options: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, string>;
+}): NodeAgentConfig {
+  let fileValues: Record<string, unknown> = {};
+  if (options.file) {
+    const text = readText('--config', options.file);
+    try {
+      fileValues = section(options.file, YAML.parse(text));
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(options.file, `not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  return readNodeAgentConfig(mergeLayers(fileValues, options.env ?? {}, 'MESHID_AGENT_', options.flags ?? {}));
+}
+
+export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConfig {
+  rejectUnknownKeys('', raw, [
+    'mode', 'logLevel', 'server', 'insecureBootstrap', 'dataDir', 'socketDir', 'joinToken', 'joinTokenFile',
+    'kubernetes', 'rotation', 'backoff', 'cache', 'workload', 'entries', 'listen',
+  ]);
+  const d = AGENT_CONFIG_DEFAULTS;
+  if (raw.insecureBootstrap !== undefined && bool('insecureBootstrap', raw.insecureBootstrap)) {
+    throw new ConfigError('insecureBootstrap', 'not supported: set server.trustBundleFile to the CA\'s bundle.pem so the first contact is authenticated');
+  }
+  const mode = oneOf('mode', raw.mode ?? d.mode, ['vm', 'k8s'] as const);
+  const dataDir = path.resolve(str('dataDir', raw.dataDir ?? d.dataDir));
+
+  const server = section('server', raw.server);
+  rejectUnknownKeys('server', server, ['address', 'tlsServerName', 'trustBundleFile', 'callTimeout']);
+  const address = str('server.address', server.address ?? d.server.address);
+  if (!/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(address)) {
+    throw new ConfigError('server.address', `expected "host:port" of the CA (e.g. "meshid-ca.meshid-system.svc:15012"), got "${address}"`);
+  }
+  const trustBundleFile = str('server.trustBundleFile', server.trustBundleFile ?? d.server.trustBundleFile);
+
+  const kubernetes = section('kubernetes', raw.kubernetes);
+  rejectUnknownKeys('kubernetes', kubernetes, ['tokenFile']);
+  const rotation = section('rotation', raw.rotation);
+  rejectUnknownKeys('rotation', rotation, ['fraction', 'jitter']);
+  const fraction = number('rotation.fraction', rotation.fraction ?? d.rotation.fraction);
+  const jitter = number('rotation.jitter', rotation.jitter ?? d.rotation.jitter);
+  if (fraction <= 0 || fraction >= 1) throw new ConfigError('rotation.fraction', 'must be between 0 and 1 (exclusive), e.g. 0.5');
+  if (jitter < 0 || jitter >= Math.min(fraction, 1 - fraction)) {
+    throw new ConfigError('rotation.jitter', `must be at least 0 and less than ${Math.min(fraction, 1 - fraction)} so renewal stays inside the lifetime`);
+  }
+
+  const backoff = section('backoff', raw.backoff);
+  rejectUnknownKeys('backoff', backoff, ['initial', 'max']);
+  const initialMs = positiveMs('backoff.initial', backoff.initial ?? d.backoff.initial);
+  const maxMs = positiveMs('backoff.max', backoff.max ?? d.backoff.max);
+  if (maxMs < initialMs) throw new ConfigError('backoff.max', `must not be below backoff.initial (${initialMs / 1000}s)`);
+
+  const cache = section('cache', raw.cache);
+  rejectUnknownKeys('cache', cache, ['maxIdentities', 'idleTimeout']);
+  const maxIdentities = number('cache.maxIdentities', cache.maxIdentities ?? d.cache.maxIdentities);
+  if (!Number.isInteger(maxIdentities) || maxIdentities < 1) throw new ConfigError('cache.maxIdentities', 'must be a whole number of at least 1');
+
+  const workload = section('workload', raw.workload);
+  rejectUnknownKeys('workload', workload, ['keyAlgorithm', 'svidTtl']);
+  const entries = section('entries', raw.entries);
+  rejectUnknownKeys('entries', entries, ['pollInterval']);
+  const listen = section('listen', raw.listen);
+  rejectUnknownKeys('listen', listen, ['ops']);
+
+  const config: NodeAgentConfig = {
+    mode,
+    logLevel: oneOf('logLevel', raw.logLevel ?? d.logLevel, LOG_LEVELS),
+    server: {
+      address,
+      tlsServerName: str('server.tlsServerName', server.tlsServerName ?? d.server.tlsServerName),
+      trustBundleFile: trustBundleFile && path.resolve(trustBundleFile),
+      callTimeoutMs: positiveMs('server.callTimeout', server.callTimeout ?? d.server.callTimeout),
+    },
+    dataDir,
+    socketDir: path.resolve(str('socketDir', raw.socketDir ?? d.socketDir)),
+    joinToken: readJoinToken(raw),
+    kubernetes: { tokenFile: path.resolve(str('kubernetes.tokenFile', kubernetes.tokenFile ?? d.kubernetes.tokenFile)) },
+    rotation: { fraction, jitter },
+    backoff: { initialMs, maxMs },
+    cache: { maxIdentities, idleMs: positiveMs('cache.idleTimeout', cache.idleTimeout ?? d.cache.idleTimeout) },
+    workload: {
+      keyAlgorithm: oneOf('workload.keyAlgorithm', workload.keyAlgorithm ?? d.workload.keyAlgorithm, KEY_ALGORITHMS),
+      svidTtlSeconds: Math.round(durationSeconds('workload.svidTtl', workload.svidTtl ?? d.workload.svidTtl)),
+    },
+    entries: { pollIntervalMs: positiveMs('entries.pollInterval', entries.pollInterval ?? d.entries.pollInterval) },
+    listen: { ops: listenAddress('listen.ops', listen.ops ?? d.listen.ops) },
+  };
+  if (mode === 'k8s' && config.joinToken) {
+    throw new ConfigError('joinToken', 'join tokens are for mode vm; in mode k8s the agent attests with kubernetes.tokenFile');
+  }
+  return config;
+}
+
+/** The join token from `joinToken` or the first line of `joinTokenFile` (not both). */
+function readJoinToken(raw: Record<string, unknown>): string {
+  const inline = raw.joinToken === undefined ? '' : str('joinToken', raw.joinToken).trim();
+  const file = raw.joinTokenFile === undefined ? '' : str('joinTokenFile', raw.joinTokenFile);
+  if (inline && file) throw new ConfigError('joinTokenFile', 'set either joinToken or joinTokenFile, not both');
+  if (!file) return inline;
+  const token = readText('joinTokenFile', path.resolve(file)).split('\n')[0]!.trim();
+  if (!token) throw new ConfigError('joinTokenFile', `${file} is empty`);
+  return token;
+}
+
+function readText(key: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(key, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+function number(key: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  if (!Number.isFinite(n)) throw new ConfigError(key, `expected a number, got ${JSON.stringify(value) ?? 'nothing'}`);
+  return n;
+}
+
+function positiveMs(key: string, value: unknown): number {
+  const seconds = durationSeconds(key, value);
+  if (seconds <= 0) throw new ConfigError(key, 'must be greater than zero');
+  return Math.round(seconds * 1000);
+}

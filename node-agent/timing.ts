@@ -1,0 +1,57 @@
+/**
+ * When to renew and how long to wait after a failure. Both take `random` so tests can pin the jitter.
+ */
+
+export interface RotationPolicy {
+  /** Renew at this fraction of the lifetime (0.5 = half-life)... */
+  fraction: number;
+  /** ...plus or minus up to this fraction of the lifetime, uniformly. */
+  jitter: number;
+}
+
+/**
+ * Milliseconds from `now` until an SVID valid from `issuedAt` (when it reached us; not the backdated
+ * notBefore, which would pull renewal forward) to `notAfter` should be renewed. Never negative.
+ */
+export function renewalDelayMs(
+  svid: { issuedAt: Date; notAfter: Date },
+  policy: RotationPolicy,
+  now = Date.now(),
+  random: () => number = Math.random,
+): number {
+  const lifetime = svid.notAfter.getTime() - svid.issuedAt.getTime();
+  const share = policy.fraction + (random() * 2 - 1) * policy.jitter;
+  return Math.max(0, svid.issuedAt.getTime() + lifetime * share - now);
+}
+
+/** Exponential backoff with jitter: each delay lies in [base/2, base], base doubling from `initialMs` to `maxMs`. */
+export class Backoff {
+  private attempt = 0;
+
+  constructor(
+    private readonly options: { initialMs: number; maxMs: number },
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Failures since the last reset. */
+  get failures(): number {
+    return this.attempt;
+  }
+
+  next(): number {
+    const base = Math.min(this.options.maxMs, this.options.initialMs * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    return base / 2 + this.random() * (base / 2);
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+/** setTimeout that does not keep the process alive; delays beyond Node's 24.8-day limit fire at that limit, not at once. */
+export function timer(ms: number, fn: () => void): NodeJS.Timeout {
+  const t = setTimeout(fn, Math.min(Math.max(0, ms), 2 ** 31 - 1));
+  t.unref();
+  return t;
+}
