@@ -14,6 +14,7 @@ import {
 } from '../core/config-values.js';
 import { TrustDomain } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
+import { readUpstreamSettings, type UpstreamSettings } from '../plugins/upstream/settings.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './authority/jwt-keys.js';
 
 export interface ListenAddress {
@@ -59,7 +60,8 @@ export interface CaServerConfig {
     keyAlgorithm: KeyAlgorithm;
     rootTtlSeconds: number;
     intermediateTtlSeconds: number;
-    upstream: 'self-signed';
+    /** The root meshid chains to: `self-signed` (default), `files`, `vault` or `cert-manager` with its settings. */
+    upstream: UpstreamSettings;
   };
   joinToken: { defaultTtlSeconds: number; maxTtlSeconds: number };
   kubernetes: KubernetesAttestationConfig;
@@ -107,15 +109,31 @@ export function loadCaServerConfig(options: {
       throw new ConfigError(options.file, `not valid YAML: ${(err as Error).message}`);
     }
   }
-  const merged = mergeLayers(fileValues, options.env ?? {}, 'MESHID_', options.flags ?? {});
+  const merged = mergeLayers(fileValues, caEnvironment(options.env ?? {}), ENV_PREFIX, options.flags ?? {});
   return readCaServerConfig(merged);
 }
 
+const ENV_PREFIX = 'MESHID_';
+const TOP_LEVEL_KEYS = [
+  'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
+  'kubernetes', 'jwt',
+];
+
+/**
+ * Other meshid tools share the MESHID_ prefix (MESHID_AGENT_* for the node agent, MESHID_ADMIN_SOCKET for the
+ * CLI), so only variables naming one of the CA's top-level keys are read; within those, unknown keys are errors.
+ */
+function caEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => {
+      const [key] = Object.keys(mergeLayers({}, { [name]: value }, ENV_PREFIX, {}));
+      return key !== undefined && TOP_LEVEL_KEYS.includes(key);
+    }),
+  );
+}
+
 export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig {
-  rejectUnknownKeys('', raw, [
-    'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
-    'kubernetes', 'jwt',
-  ]);
+  rejectUnknownKeys('', raw, TOP_LEVEL_KEYS);
   const d = CONFIG_DEFAULTS;
   const trustDomain = readTrustDomain(raw.trustDomain ?? d.trustDomain);
   const dataDir = path.resolve(str('dataDir', raw.dataDir ?? d.dataDir));
@@ -162,7 +180,7 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
       keyAlgorithm: oneOf('ca.keyAlgorithm', ca.keyAlgorithm ?? d.ca.keyAlgorithm, KEY_ALGORITHMS),
       rootTtlSeconds,
       intermediateTtlSeconds,
-      upstream: oneOf('ca.upstream', ca.upstream ?? d.ca.upstream, ['self-signed'] as const),
+      upstream: readUpstreamSettings('ca.upstream', ca.upstream ?? d.ca.upstream),
     },
     joinToken: {
       defaultTtlSeconds: positiveDuration('joinToken.defaultTtl', joinToken.defaultTtl ?? d.joinToken.defaultTtl),

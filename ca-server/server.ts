@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../core/x509/key-file.js';
 import { createTokenReviewVerifier } from '../plugins/attestor/k8s-tokenreview/tokenreview-verifier.js';
 import { createJwtVerifier } from '../plugins/attestor/k8s-jwt/jwt-verifier.js';
 import { JoinTokenAttestor } from '../plugins/attestor/join-token/join-token-attestor.js';
-import { SelfSignedAuthority } from '../plugins/upstream/self-signed/self-signed-authority.js';
+import { createUpstreamAuthority } from '../plugins/upstream/index.js';
 import type { ProtoGrpcType as AdminProto } from '../protos/gen/admin.js';
 import type { ProtoGrpcType as AgentProto } from '../protos/gen/agent.js';
 import type { ProtoGrpcType as IstioProto } from '../protos/gen/ca.js';
@@ -55,11 +55,15 @@ const BUNDLE_REFRESH_HINT_SECONDS = 300;
 export async function startCaServer(config: CaServerConfig, log: Logger): Promise<CaServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = SqliteDataStore.open(config.dataDir);
-  const upstream = new SelfSignedAuthority({
+  // Created first so the upstream can count its failures; the expiry gauge is only read at scrape time.
+  const metrics = new CaMetrics(() => authorities.expiries());
+  const upstream = createUpstreamAuthority(config.ca.upstream, {
     dataDir: config.dataDir,
     trustDomain: config.trustDomain,
     keyAlgorithm: config.ca.keyAlgorithm,
     rootTtlSeconds: config.ca.rootTtlSeconds,
+    log,
+    registry: metrics.registry,
   });
   await upstream.start();
   const authorities = new AuthorityManager({
@@ -81,7 +85,6 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     onError: (err) => log.error({ err }, 'JWT key rotation step failed; will retry'),
   });
   await jwtKeys.start();
-  const metrics = new CaMetrics(() => authorities.expiries());
 
   // Trust bundle: rebuilt (and bundle.pem rewritten) whenever the authorities or the JWT keys change.
   const bundleFile = path.join(config.dataDir, 'bundle.pem');
@@ -95,12 +98,18 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       refreshHintSeconds: BUNDLE_REFRESH_HINT_SECONDS,
     });
   let bundle = buildBundle();
-  await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
+  // Encoded once per bundle change: every CreateCertificate answer ends with it.
+  let bundlePem = bundle.toPem();
+  await writeFileAtomic(bundleFile, bundlePem, 0o644);
   let issuers = await signingCertificates(store);
   const bundleListeners = new Set<() => void>();
+  // Open WatchBundle streams: close() ends them once the listener accepts no new calls.
+  const shutdownListeners = new Set<() => void>();
+  let shuttingDown = false;
   const publishBundle = async () => {
     bundle = buildBundle();
-    await writeFileAtomic(bundleFile, bundle.toPem(), 0o644);
+    bundlePem = bundle.toPem();
+    await writeFileAtomic(bundleFile, bundlePem, 0o644);
     for (const listener of bundleListeners) listener();
   };
 
@@ -109,7 +118,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     spiffeId: config.trustDomain.spiffeId('/meshid/server'),
     dnsNames: config.serverDnsNames,
     issuer,
-    rootBundlePem: () => bundle.toPem(),
+    rootBundlePem: () => bundlePem,
     log,
   });
   await serving.refresh();
@@ -154,7 +163,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   const agentApi = loadProto<AgentProto>('meshid/v1/agent.proto');
   grpcServer.addService(
     istio.istio.v1.auth.IstioCertificateService.service,
-    istioCaService({ attestation, issuer, rootBundlePem: () => bundle.toPem(), metrics, log }),
+    istioCaService({ attestation, issuer, rootBundlePem: () => bundlePem, metrics, log }),
   );
   grpcServer.addService(
     agentApi.meshid.v1.NodeAgentService.service,
@@ -168,6 +177,11 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       onBundleChange: (listener) => {
         bundleListeners.add(listener);
         return () => bundleListeners.delete(listener);
+      },
+      onShutdown: (listener) => {
+        if (shuttingDown) listener();
+        shutdownListeners.add(listener);
+        return () => shutdownListeners.delete(listener);
       },
       metrics,
       log,
@@ -186,7 +200,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       trustDomain: config.trustDomain,
       store,
       joinTokens,
-      bundle: (format) => (format === 'pem' ? bundle.toPem() : JSON.stringify(bundle.toJwks(), null, 2)),
+      bundle: (format) => (format === 'pem' ? bundlePem : JSON.stringify(bundle.toJwks(), null, 2)),
       log,
     }),
   );
@@ -223,7 +237,10 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       unsubscribeAuthorities();
       unsubscribeJwtKeys();
       serving.close();
-      await Promise.all([shutdown(grpcServer), shutdown(adminServer)]);
+      const stopped = Promise.all([shutdown(grpcServer), shutdown(adminServer)]);
+      shuttingDown = true;
+      for (const listener of shutdownListeners) listener();
+      await stopped;
       await rm(config.listen.adminSocket, { force: true });
       await ops.close();
       await authorities.close();

@@ -17,3 +17,8 @@ export function describeGrpcError(err: unknown): string {
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Whether `err` is a gRPC error with this status code. */
+export function isGrpcStatus(err: unknown, code: grpc.status): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && 'details' in err && err.code === code;
+}

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
+import { status } from '@grpc/grpc-js';
 import { ConfigError } from '../core/config-values.js';
 import { MeshidError } from '../core/errors.js';
 import { runAdminCommand } from './admin-commands.js';
 import { parseArgs, UsageError } from './args.js';
-import { runDev } from './dev.js';
-import { describeGrpcError } from './grpc-client.js';
-import { runServer } from './server-command.js';
+import { describeGrpcError, isGrpcStatus } from './grpc-client.js';
 import { runSvidRequest } from './svid-request.js';
 
 const HELP = `meshid — SPIFFE identity and certificate authority for service meshes
@@ -35,10 +34,12 @@ async function main(argv: string[]): Promise<number> {
     return noun ? 0 : 2;
   }
   switch (noun) {
+    // The server commands load the whole CA (Kubernetes client, SQLite): imported only when run, so the
+    // admin commands start fast.
     case 'dev':
-      return runDev(args);
+      return (await import('./dev.js')).runDev(args);
     case 'server':
-      return runServer(args);
+      return (await import('./server-command.js')).runServer(args);
     case 'svid':
       if (verb !== 'request') throw new UsageError('usage: meshid svid request --join-token TOKEN ...');
       await runSvidRequest(args);
@@ -64,7 +65,8 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
     } else {
       console.error(`meshid: ${describeGrpcError(err)}`);
-      process.exitCode = 1;
+      // A request the server refused as invalid is bad input too (exit 2), like a usage error.
+      process.exitCode = isGrpcStatus(err, status.INVALID_ARGUMENT) ? 2 : 1;
     }
   },
 );

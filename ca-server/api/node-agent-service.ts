@@ -1,6 +1,6 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { invalidArgument } from '../../core/errors.js';
+import { invalidArgument, MeshidError } from '../../core/errors.js';
 import { resultLabel, toServiceError } from '../../core/grpc-errors.js';
 import { SpiffeId } from '../../core/spiffeid.js';
 import type { NodeAgentServiceHandlers } from '../../protos/gen/meshid/v1/NodeAgentService.js';
@@ -25,9 +25,13 @@ export interface NodeAgentServiceDeps {
   /** Current bundle message, and a subscription to changes (returns unsubscribe). */
   bundle: () => TrustBundle;
   onBundleChange: (listener: () => void) => () => void;
+  /** Runs `listener` when the server shuts down (at once if it already does); returns unsubscribe. */
+  onShutdown: (listener: () => void) => () => void;
   metrics: CaMetrics;
   log: Logger;
 }
+
+const SHUTTING_DOWN = new MeshidError('UNAVAILABLE', 'the CA server is shutting down; reconnect to keep receiving bundle updates');
 
 /** Upper bound on one MintWorkloadSVIDs batch: keeps a single call from monopolising the signer. */
 const MAX_BATCH = 100;
@@ -152,11 +156,18 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
           if (call.cancelled) return;
           const send = () => call.write(deps.bundle());
           const unsubscribe = deps.onBundleChange(send);
-          call.on('cancelled', unsubscribe);
-          call.on('close', unsubscribe);
           send();
+          // The stream never ends by itself: end it on shutdown, or the server waits out its whole grace period.
+          const unwatchShutdown = deps.onShutdown(() => call.emit('error', toServiceError(SHUTTING_DOWN, log, 'WatchBundle')));
+          const stop = () => {
+            unsubscribe();
+            unwatchShutdown();
+          };
+          call.on('cancelled', stop);
+          call.on('close', stop);
         },
-        (err: unknown) => call.destroy(toServiceError(err, log, 'WatchBundle') as Error),
+        // emit('error') makes grpc-js send the status; destroy() would drop it and leave the call hanging.
+        (err: unknown) => call.emit('error', toServiceError(err, log, 'WatchBundle')),
       );
     },
   };

@@ -24,6 +24,8 @@ export type { SigningAuthority, TrustBundle } from './signing-authority.js';
 export const DEFAULT_INTERMEDIATE_TTL_SECONDS = 7 * 24 * 3600;
 /** How often the rotation schedule is checked (SPIRE checks every 10 s; rotation points are hours apart). */
 export const DEFAULT_ROTATION_CHECK_MS = 30_000;
+/** Longest wait between checks after failed ones (upstream down or refusing): each failure doubles the wait. */
+export const MAX_RETRY_MS = 5 * 60_000;
 
 export interface AuthorityManagerOptions {
   /** Signing keys go to `<dataDir>/keys/`. */
@@ -86,6 +88,11 @@ export class AuthorityManager {
   private published: { activeId: string; bundleKey: string } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Consecutive failed timer checks, for the retry backoff. */
+  private failures = 0;
+  /** Set when the upstream reports that it signs with another CA; cleared once a new authority is minted. */
+  private upstreamChanged = false;
+  private unsubscribeUpstream: (() => void) | undefined;
 
   constructor(options: AuthorityManagerOptions) {
     const ttlSeconds = options.intermediateTtlSeconds ?? DEFAULT_INTERMEDIATE_TTL_SECONDS;
@@ -114,6 +121,10 @@ export class AuthorityManager {
     if (this.closed) throw new MeshidError('FAILED_PRECONDITION', 'authority manager is closed');
     if (this.timer) throw new MeshidError('FAILED_PRECONDITION', 'authority manager is already started');
     await this.rotateIntermediateIfDue();
+    this.unsubscribeUpstream = this.prepareContext.upstream.onUpstreamChanged?.(() => {
+      this.upstreamChanged = true;
+      this.rotateIntermediateIfDue().catch(this.onError); // on failure the next timer check retries
+    });
     this.scheduleCheck();
   }
 
@@ -146,6 +157,15 @@ export class AuthorityManager {
     return this.lock.run(async () => {
       const result: RotationResult = {};
       let loaded = await this.load(this.state, now);
+      if (this.upstreamChanged && loaded.active) {
+        this.upstreamChanged = false;
+        try {
+          loaded = await this.reissueFromUpstream({ ...loaded, active: loaded.active }, now, result);
+        } catch (err) {
+          this.upstreamChanged = true;
+          throw err;
+        }
+      }
       for (;;) {
         const active = loaded.active?.journal.record;
         const step = nextRotationStep({ active, hasPrepared: loaded.prepared !== undefined }, now);
@@ -170,12 +190,29 @@ export class AuthorityManager {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    this.unsubscribeUpstream?.();
     await this.lock.run(() => undefined);
   }
 
   private current(): State {
     if (!this.state) throw new MeshidError('FAILED_PRECONDITION', 'authority manager has not been started');
     return this.state;
+  }
+
+  /**
+   * The upstream now signs with another CA: replaces the prepared authority (minted from the old one) by a new
+   * one and, when its roots are already in the bundle (so every verifier trusts its chain), activates it at
+   * once. New roots must reach every agent first, so then it activates on the normal schedule.
+   */
+  private async reissueFromUpstream(loaded: State, now: Date, result: RotationResult): Promise<Loaded> {
+    const trusted = new Set(this.bundleAt(loaded, now).roots.map(fingerprint));
+    if (loaded.prepared) await this.journal.retire(loaded.prepared.record.id, now);
+    result.prepared = (await prepareAuthority(this.prepareContext, now)).id;
+    const next = await this.load(loaded, now);
+    if (!next.prepared?.roots.every((root) => trusted.has(fingerprint(root)))) return next;
+    result.activated = (await this.journal.activate(result.prepared, now)).id;
+    result.retired = loaded.active.signing.id;
+    return this.load(next, now);
   }
 
   /** Reads the journal; reuses the already loaded key when the active authority has not changed. */
@@ -237,11 +274,18 @@ export class AuthorityManager {
 
   private scheduleCheck(): void {
     if (this.closed) return;
+    const delay = Math.min(this.checkIntervalMs * 2 ** this.failures, Math.max(this.checkIntervalMs, MAX_RETRY_MS));
     this.timer = setTimeout(() => {
       this.rotateIntermediateIfDue()
-        .catch(this.onError)
+        .then(
+          () => (this.failures = 0),
+          (err: unknown) => {
+            this.failures++;
+            this.onError(err);
+          },
+        )
         .finally(() => this.scheduleCheck());
-    }, this.checkIntervalMs);
+    }, delay);
     this.timer.unref();
   }
 }

@@ -26,5 +26,11 @@ export interface UpstreamAuthority {
   mintX509Ca(request: MintX509CaRequest): Promise<MintX509CaResult>;
   /** Called when the upstream's roots change; returns an unsubscribe function. */
   onRootsChanged(listener: (roots: x509.X509Certificate[]) => void): () => void;
+  /**
+   * Optional: called when the CA the upstream signs with changed (e.g. the operator replaced its files), so the
+   * authority manager mints a new signing CA from it without waiting for the schedule. Returns an unsubscribe
+   * function.
+   */
+  onUpstreamChanged?(listener: () => void): () => void;
   close(): Promise<void>;
 }

@@ -61,6 +61,8 @@ export interface ClientIdentity {
 }
 
 export class CaFixture {
+  private serverClosed: Promise<void> | undefined;
+
   private constructor(
     readonly server: CaServer,
     readonly config: CaServerConfig,
@@ -153,9 +155,14 @@ export class CaFixture {
     return this.jwt.mintServiceAccountToken({ namespace, serviceAccount, audiences: [AUDIENCE], ...options });
   }
 
+  /** Stops the server (once, however often called). */
+  closeServer(): Promise<void> {
+    return (this.serverClosed ??= this.server.close());
+  }
+
   /** Stops the server and removes the fixture's temp dir (a data dir passed in options lives elsewhere). */
   async close(): Promise<void> {
-    await this.server.close();
+    await this.closeServer();
     await this.standin?.close();
     await rm(this.dir, { recursive: true, force: true });
   }
@@ -163,21 +170,22 @@ export class CaFixture {
 
 const CLIENT_OPTIONS: grpc.ChannelOptions = { 'grpc.ssl_target_name_override': 'localhost' };
 
-type UnaryWithMetadata<Req, Res> = (
-  request: Req,
-  metadata: grpc.Metadata,
-  callback: (err: grpc.ServiceError | null, response?: Res) => void,
-) => grpc.ClientUnaryCall;
+type Callback<Res> = (err: grpc.ServiceError | null, response?: Res) => void;
+/** The last overload of a generated unary method: TypeScript infers Req and Res from it. */
+type UnaryMethod<Req, Res> = (request: Req, callback: Callback<Res>) => grpc.ClientUnaryCall;
+/** Another overload every generated unary method has. */
+type UnaryWithMetadata<Req, Res> = (request: Req, metadata: grpc.Metadata, callback: Callback<Res>) => grpc.ClientUnaryCall;
 
 /** One unary call as a promise, optionally with call metadata. */
 export function rpc<Req, Res>(
   client: grpc.Client,
-  method: UnaryWithMetadata<Req, Res>,
+  method: UnaryMethod<Req, Res>,
   request: Req,
   metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Res> {
+  const withMetadata = method as unknown as UnaryWithMetadata<Req, Res>;
   return new Promise((resolve, reject) => {
-    method.call(client, request, metadata, (err, response) => (err ? reject(err) : resolve(response as Res)));
+    withMetadata.call(client, request, metadata, (err, response) => (err ? reject(err) : resolve(response as Res)));
   });
 }
 

@@ -1,0 +1,152 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { TrustBundle } from '../core/bundle.js';
+import type { TrustDomain } from '../core/spiffeid.js';
+import { writeFileAtomic } from '../core/x509/key-file.js';
+import type { TrustBundle__Output } from '../protos/gen/meshid/v1/TrustBundle.js';
+import type { CaClient } from './ca-client.js';
+import type { TrustBundleMaterial } from './identity-source.js';
+import { bundleMaterial } from './svid-material.js';
+import { Backoff, timer } from './timing.js';
+
+export const BUNDLE_PEM_FILE = 'bundle.pem';
+export const BUNDLE_JWKS_FILE = 'bundle.jwks';
+
+export interface BundleWatcherOptions {
+  ca: CaClient;
+  /** VM mode: bundle.pem (roots, also the TLS trust on restart) and bundle.jwks are kept here. */
+  persistDir: string | undefined;
+  backoff: { initialMs: number; maxMs: number };
+  log: Logger;
+  random?: () => number;
+}
+
+interface BundleWatcherEvents {
+  /** The bundle changed (new or removed roots or JWT keys); `current()` already returns it. */
+  change: [bundle: TrustBundleMaterial];
+}
+
+/**
+ * The agent's trust bundle: follows the CA's WatchBundle stream (reopened with backoff when it breaks, and
+ * on every agent SVID change so it runs on the current mTLS channel), keeps the last bundle through CA
+ * outages, feeds its roots to the CA client, and tells listeners at once when it changes.
+ */
+export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
+  private bundle: TrustBundleMaterial | undefined;
+  private stream: ClientReadableStream<TrustBundle__Output> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+  private persisting = Promise.resolve();
+  private readonly backoff: Backoff;
+
+  constructor(private readonly options: BundleWatcherOptions) {
+    super();
+    this.backoff = new Backoff(options.backoff, options.random);
+  }
+
+  current(): TrustBundleMaterial | undefined {
+    return this.bundle;
+  }
+
+  /** VM restart: the bundle persisted by a previous run, so the agent serves it even while the CA is down. */
+  async restore(trustDomain: TrustDomain): Promise<void> {
+    if (!this.options.persistDir || this.bundle) return;
+    const file = path.join(this.options.persistDir, BUNDLE_JWKS_FILE);
+    const json = await readFile(file, 'utf8').catch(() => undefined);
+    if (json === undefined) return;
+    try {
+      const parsed = TrustBundle.fromJwks(trustDomain, json);
+      this.bundle = {
+        trustDomainId: trustDomain.id,
+        rootsDer: [...parsed.x509Authorities],
+        rootsPem: parsed.toPem(),
+        jwks: json,
+        sequence: parsed.sequence ?? 0,
+      };
+    } catch (err) {
+      this.options.log.warn({ file, error: (err as Error).message }, 'ignoring the persisted trust bundle; waiting for the CA');
+    }
+  }
+
+  /** Opens the stream now if the agent has an SVID, and again whenever the agent SVID changes. */
+  start(): void {
+    this.unsubscribe = this.options.ca.onChannelChange(() => this.open());
+    if (this.options.ca.hasIdentity()) this.open();
+  }
+
+  /** Takes a bundle from any source (stream, AttestAgent/RenewAgent responses); ignores stale or unchanged ones. */
+  async apply(message: TrustBundle__Output): Promise<void> {
+    const next = bundleMaterial(message);
+    const prev = this.bundle;
+    if (prev && prev.trustDomainId === next.trustDomainId) {
+      if (next.sequence < prev.sequence) return;
+      if (next.jwks === prev.jwks && next.rootsPem === prev.rootsPem) return;
+    }
+    this.bundle = next;
+    this.options.ca.setTrustAnchors(next.rootsPem);
+    this.options.log.info({ trustDomain: next.trustDomainId, roots: next.rootsDer.length, sequence: next.sequence }, 'trust bundle updated');
+    this.emit('change', next);
+    if (this.options.persistDir) await this.persist(next);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unsubscribe?.();
+    clearTimeout(this.retryTimer);
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.cancel();
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    const previous = this.stream;
+    let stream: ClientReadableStream<TrustBundle__Output>;
+    try {
+      stream = this.options.ca.watchBundle();
+    } catch (err) {
+      this.retry(err as Error);
+      return;
+    }
+    this.stream = stream;
+    previous?.cancel();
+    stream.on('data', (message: TrustBundle__Output) => {
+      if (this.backoff.failures > 0) this.options.log.info('trust bundle stream from the CA restored');
+      this.backoff.reset();
+      this.apply(message).catch((err: unknown) => this.options.log.error({ err }, 'applying a trust bundle from the CA failed'));
+    });
+    // 'error' must have a listener; 'status' ends every call, including cancelled ones.
+    stream.on('error', () => undefined);
+    stream.on('status', (status) => {
+      if (stream === this.stream) this.retry(new Error(`WatchBundle ended: ${status.details || `status ${status.code}`}`));
+    });
+  }
+
+  private retry(err: Error | ServiceError): void {
+    if (this.closed) return;
+    this.stream = undefined;
+    const first = this.backoff.failures === 0;
+    const delay = this.backoff.next();
+    // One warning per outage; the retries go to debug.
+    this.options.log[first ? 'warn' : 'debug'](
+      { error: err.message, retryInSeconds: Math.round(delay / 100) / 10 },
+      'trust bundle stream from the CA broke; keeping the last bundle',
+    );
+    this.retryTimer = timer(delay, () => this.open());
+  }
+
+  /** Writes one bundle after another, so a slow older write never lands after a newer one. */
+  private persist(bundle: TrustBundleMaterial): Promise<void> {
+    const dir = this.options.persistDir!;
+    this.persisting = this.persisting.catch(() => undefined).then(async () => {
+      await writeFileAtomic(path.join(dir, BUNDLE_PEM_FILE), bundle.rootsPem, 0o644);
+      await writeFileAtomic(path.join(dir, BUNDLE_JWKS_FILE), bundle.jwks, 0o644);
+    });
+    return this.persisting;
+  }
+}

@@ -1,0 +1,170 @@
+import { VALIDATION_METADATA_KEY } from './sds-service.js';
+import { DEFAULT_CERT, OWN_ROOTS, type ValidationMode } from './secrets.js';
+
+/** A listen or connect address: a Unix socket path, or host and port. */
+export type EnvoyAddress = { pipe: string } | { host: string; port: number };
+
+export interface EnvoyBootstrapOptions {
+  /** The agent's socket (VM: the caller's per-uid socket; Kubernetes: the shared one). */
+  sdsSocket: string;
+  nodeId: string;
+  /** Envoy's --service-cluster; default "meshid". */
+  cluster?: string;
+  admin: EnvoyAddress;
+  /** How peers are validated: Envoy's SPIFFE validator (default) or plain trusted_ca roots. */
+  validation?: ValidationMode;
+  /** SDS names of the certificate and the validation context; default "default" and "ROOTCA". */
+  certificateName?: string;
+  validationContextName?: string;
+  /** mTLS in, plain HTTP to the local app. The app gets the caller's SPIFFE ID in x-forwarded-client-cert. */
+  inbound?: { listen: EnvoyAddress; app: EnvoyAddress };
+  /** Plain HTTP in from the local app, mTLS out to a peer's inbound listener. */
+  outbound?: {
+    listen: EnvoyAddress;
+    upstream: EnvoyAddress;
+    /** SPIFFE IDs the upstream must present (any of them); empty = any ID the validation context trusts. */
+    serverIds?: string[];
+  };
+}
+
+const SDS_CLUSTER = 'meshid_sds';
+
+/**
+ * An Envoy v3 bootstrap whose TLS identity and peer validation come from the meshid agent over SDS:
+ * a static cluster to the agent's Unix socket (HTTP/2), and the listeners/clusters asked for. Returns the
+ * plain object; write it as JSON or YAML (`YAML.stringify`).
+ */
+export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, unknown> {
+  const certificateName = options.certificateName ?? DEFAULT_CERT;
+  const validationName = options.validationContextName ?? OWN_ROOTS;
+  const listeners: unknown[] = [];
+  const clusters: unknown[] = [sdsCluster(options.sdsSocket)];
+
+  if (options.inbound) {
+    listeners.push(
+      httpListener('inbound', options.inbound.listen, 'inbound_app', {
+        forward_client_cert_details: 'SANITIZE_SET',
+        set_current_client_cert_details: { uri: true },
+      }, {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+          require_client_certificate: true,
+          common_tls_context: commonTlsContext(certificateName, validationName),
+        },
+      }),
+    );
+    clusters.push(staticCluster('inbound_app', options.inbound.app));
+  }
+
+  if (options.outbound) {
+    listeners.push(httpListener('outbound', options.outbound.listen, 'outbound_peer'));
+    clusters.push({
+      ...staticCluster('outbound_peer', options.outbound.upstream),
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+          common_tls_context: commonTlsContext(certificateName, validationName, options.outbound.serverIds),
+        },
+      },
+    });
+  }
+
+  return {
+    node: {
+      id: options.nodeId,
+      cluster: options.cluster ?? 'meshid',
+      metadata: { [VALIDATION_METADATA_KEY]: options.validation ?? 'spiffe' },
+    },
+    admin: { address: address(options.admin) },
+    static_resources: { listeners, clusters },
+  };
+}
+
+function sdsConfig() {
+  return {
+    resource_api_version: 'V3',
+    api_config_source: {
+      api_type: 'GRPC',
+      transport_api_version: 'V3',
+      grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }],
+      set_node_on_first_message_only: true,
+    },
+  };
+}
+
+function commonTlsContext(certificateName: string, validationName: string, peerIds: string[] = []) {
+  const validationSds = { name: validationName, sds_config: sdsConfig() };
+  return {
+    tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+    tls_certificate_sds_secret_configs: [{ name: certificateName, sds_config: sdsConfig() }],
+    ...(peerIds.length === 0
+      ? { validation_context_sds_secret_config: validationSds }
+      : {
+          // Static SAN matching merged with the SDS validation context (the SPIFFE validator honours it).
+          combined_validation_context: {
+            default_validation_context: {
+              match_typed_subject_alt_names: peerIds.map((id) => ({ san_type: 'URI', matcher: { exact: id } })),
+            },
+            validation_context_sds_secret_config: validationSds,
+          },
+        }),
+  };
+}
+
+function httpListener(name: string, listen: EnvoyAddress, cluster: string, extra: Record<string, unknown> = {}, transportSocket?: unknown) {
+  return {
+    name,
+    address: address(listen),
+    filter_chains: [
+      {
+        ...(transportSocket ? { transport_socket: transportSocket } : {}),
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: name,
+              ...extra,
+              route_config: {
+                virtual_hosts: [{ name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }],
+              },
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function staticCluster(name: string, endpoint: EnvoyAddress, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    ...extra,
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: address(endpoint) } }] }] },
+  };
+}
+
+function sdsCluster(socket: string) {
+  return staticCluster(SDS_CLUSTER, { pipe: socket }, {
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  });
+}
+
+function address(a: EnvoyAddress) {
+  return 'pipe' in a ? { pipe: { path: a.pipe } } : { socket_address: { address: a.host, port_value: a.port } };
+}
