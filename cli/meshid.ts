@@ -3,6 +3,7 @@ import { status } from '@grpc/grpc-js';
 import { ConfigError } from '../core/config-values.js';
 import { MeshidError } from '../core/errors.js';
 import { runAdminCommand } from './admin-commands.js';
+import { runAgent } from './agent-command.js';
 import { parseArgs, UsageError } from './args.js';
 import { describeGrpcError, isGrpcStatus } from './grpc-client.js';
 import { runSvidRequest } from './svid-request.js';
@@ -10,7 +11,7 @@ import { runSvidRequest } from './svid-request.js';
 const HELP = `meshid — SPIFFE identity and certificate authority for service meshes
 
 Usage:
-  meshid dev                               all-in-one dev mode on embedded defaults under ./.meshid
+  meshid dev                               all-in-one dev mode (CA + node agent) under ./.meshid
   meshid server [--config FILE] [--KEY=VALUE ...]
                                            run the CA server (KEY is a dotted config key, e.g. --svid.maxTtl=24h)
   meshid token create [--spiffe-id ID] [--ttl 10m]   create a single-use join token (printed once)
@@ -18,6 +19,8 @@ Usage:
   meshid entry create --spiffe-id ID --parent-id AGENT_ID --selector TYPE:KEY:VALUE [--selector ...]
                       [--ttl 1h] [--dns-name NAME ...]
   meshid entry list [--parent-id ID] | entry delete ID
+  meshid agent run [--config FILE] [--join-token T] [--KEY=VALUE ...]
+                                           run the node agent (SDS + Workload API); see meshid agent run --help
   meshid agent list | agent evict SPIFFE_ID
   meshid bundle show [--format pem|jwks]
   meshid svid request --join-token TOKEN [--server HOST:PORT] [--bundle FILE] [--out DIR]
@@ -44,9 +47,12 @@ async function main(argv: string[]): Promise<number> {
       if (verb !== 'request') throw new UsageError('usage: meshid svid request --join-token TOKEN ...');
       await runSvidRequest(args);
       return 0;
+    case 'agent':
+      if (verb === 'run') return runAgent(args);
+      await runAdminCommand(noun, verb, args);
+      return 0;
     case 'token':
     case 'entry':
-    case 'agent':
     case 'bundle':
       await runAdminCommand(noun, verb, args);
       return 0;

@@ -45,6 +45,7 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
 
   constructor(private readonly options: BundleWatcherOptions) {
     super();
+    this.setMaxListeners(0); // one listener per open workload stream
     this.backoff = new Backoff(options.backoff, options.random);
   }
 

@@ -47,6 +47,7 @@ export class AgentEntries extends EventEmitter<AgentEntriesEvents> {
 
   constructor(private readonly options: { ca: CaClient; pollIntervalMs: number; log: Logger }) {
     super();
+    this.setMaxListeners(0); // one listener per open workload stream
   }
 
   /** True once the list has been fetched at least once. */

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { MeshidError } from '../core/errors.js';
-import { createCsrPem } from '../core/x509/csr-request.js';
-import { generateKeyPair, type KeyAlgorithm } from '../core/x509/keys.js';
+import type { KeyAlgorithm } from '../core/x509/keys.js';
 import type { WorkloadSVIDRequest } from '../protos/gen/meshid/v1/WorkloadSVIDRequest.js';
 import type { CaClient } from './ca-client.js';
 import type { X509SvidMaterial } from './identity-source.js';
+import { KeyPool } from './key-pool.js';
 import { x509Material } from './svid-material.js';
 import { Backoff, renewalDelayMs, timer, type RotationPolicy } from './timing.js';
 
@@ -55,9 +55,11 @@ interface SvidCacheEvents {
 
 /** The CA's cap on one MintWorkloadSVIDs call. */
 const MAX_BATCH = 100;
+/** Keys kept ready for first requests (a few kilobytes each). */
+const KEY_POOL_SIZE = 16;
 
 /**
- * Workload X509-SVIDs by identity. Keys are generated here and never leave the node. Concurrent first
+ * Workload X509-SVIDs by identity. Keys are generated here (ahead of need) and never leave the node. Concurrent first
  * requests for an identity share one CA call (and first requests arriving together share one batch); each
  * SVID is renewed at the rotation share of its lifetime and watchers get the new one; failures back off and
  * the cached SVID is served until it expires. Bounded by an LRU and an idle timeout.
@@ -65,10 +67,12 @@ const MAX_BATCH = 100;
 export class SvidCache extends EventEmitter<SvidCacheEvents> {
   private readonly slots = new Map<string, Slot>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly keys: KeyPool;
   private closed = false;
 
   constructor(private readonly options: SvidCacheOptions) {
     super();
+    this.keys = new KeyPool(options.keyAlgorithm, KEY_POOL_SIZE);
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(options.idleMs / 2, 60_000)));
     this.sweeper.unref();
   }
@@ -116,6 +120,7 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
 
   close(): void {
     this.closed = true;
+    this.keys.close();
     clearInterval(this.sweeper);
     for (const slot of this.slots.values()) clearTimeout(slot.timer);
     this.slots.clear();
@@ -184,10 +189,9 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
   }
 
   private async mintBatch(slots: Slot[]): Promise<X509SvidMaterial[]> {
-    const keys = slots.map(() => generateKeyPair(this.options.keyAlgorithm));
-    const csrs = await Promise.all(keys.map((pair) => createCsrPem(pair)));
+    const keys = await Promise.all(slots.map(() => this.keys.take()));
     const requests: WorkloadSVIDRequest[] = slots.map(({ identity: { workload } }, i) => ({
-      csr: csrs[i],
+      csr: keys[i]!.csr,
       ttl_seconds: this.options.ttlSeconds,
       ...('entryId' in workload ? { entry_id: workload.entryId } : { k8s_token: workload.k8sToken }),
     }));

@@ -17,7 +17,7 @@ import { compileIpMatcher, type IpAddress } from './ip.js';
 import type { AuthorizationPolicy, Condition, Operation, PolicyAction, Rule, Source } from './model.js';
 import { policyId } from './model.js';
 import type { PreparedRequest, RequestPrincipal } from './request.js';
-import { compileStringMatcher, type StringMatcher } from './string-match.js';
+import { compileStringMatcher } from './string-match.js';
 
 export type Check = (req: PreparedRequest) => boolean;
 
@@ -108,7 +108,7 @@ function field<T>(
   return checks;
 }
 
-const strings = (patterns: string[]): StringMatcher => compileStringMatcher(patterns);
+const strings = compileStringMatcher;
 const ips = (blocks: string[]) => compileIpMatcher(blocks);
 const namespaceList = (patterns: string[]) => {
   const m = compileStringMatcher(patterns);

@@ -64,24 +64,26 @@ export function watchPolicyFiles(options: PolicyFileSourceOptions): PolicyFileSo
   };
 
   const watchTargets = async () => {
-    const dirs = new Set<string>();
-    const names = new Map<string, Set<string> | null>(); // dir -> file names of interest (null: any YAML)
+    // directory -> what matters in it: every YAML file (the target was the directory) and/or named files
+    const interest = new Map<string, { anyYaml: boolean; names: Set<string> }>();
+    const entry = (dir: string) => interest.get(dir) ?? interest.set(dir, { anyYaml: false, names: new Set() }).get(dir)!;
     for (const target of options.paths) {
-      const isDir = await stat(target).then((s) => s.isDirectory(), () => false);
-      const dir = isDir ? target : path.dirname(target);
-      dirs.add(dir);
-      if (isDir) names.set(dir, null);
-      else if (names.get(dir) !== null) names.set(dir, new Set([...(names.get(dir) ?? []), path.basename(target)]));
+      if (await stat(target).then((s) => s.isDirectory(), () => false)) entry(target).anyYaml = true;
+      else entry(path.dirname(target)).names.add(path.basename(target));
     }
-    for (const dir of dirs) {
+    for (const [dir, { anyYaml, names }] of interest) {
       if (closed) return;
-      const wanted = names.get(dir);
-      const watcher = watch(dir, (_event, name) => {
-        const file = name?.toString();
-        if (!file || (wanted ? wanted.has(file) : /\.ya?ml$/.test(file))) schedule();
-      });
-      watcher.on('error', (err) => log.warn({ err: err.message, dir }, 'policy directory watch failed'));
-      watchers.push(watcher);
+      try {
+        const watcher = watch(dir, (_event, name) => {
+          const file = name?.toString();
+          if (!file || names.has(file) || (anyYaml && /\.ya?ml$/.test(file))) schedule();
+        });
+        watcher.on('error', (err) => log.warn({ err: err.message, dir }, 'policy directory watch failed'));
+        watchers.push(watcher);
+      } catch (err) {
+        // Reported by the load as well ("cannot read"); changes there are not seen until a restart.
+        log.error({ err: (err as Error).message, dir }, 'cannot watch policy directory');
+      }
     }
   };
 

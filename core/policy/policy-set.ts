@@ -10,7 +10,7 @@ import {
   type WorkloadRef,
 } from './model.js';
 import { namespacesOfPrincipal, prepareRequest, type PreparedRequest } from './request.js';
-import { PolicyValidationError } from './validate.js';
+import { PolicyValidationError, type PolicyIssue } from './validate.js';
 
 /** The policies that apply to one workload, split by action and in a stable order (by namespace/name). */
 export interface ApplicablePolicies {
@@ -48,7 +48,7 @@ export class PolicySet {
   constructor(policies: readonly AuthorizationPolicy[], options: PolicySetOptions = {}) {
     this.rootNamespace = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
     const seen = new Map<string, AuthorizationPolicy>();
-    const duplicates = [];
+    const duplicates: PolicyIssue[] = [];
     for (const p of policies) {
       const id = policyId(p);
       const first = seen.get(id);

@@ -42,7 +42,7 @@ const METADATA_FIELDS = [
 
 /** Istio fields and attributes meshid rejects rather than ignores, with what to do instead. */
 const UNSUPPORTED: Record<string, string> = {
-  'spec.provider': 'the CUSTOM action (external authorizers) is not supported by meshid',
+  'spec.provider': 'provider belongs to the CUSTOM action, which meshid does not support',
   'spec.targetRef': 'targetRef (Gateway API attachment) is not supported by meshid; use selector',
   'spec.targetRefs': 'targetRefs (Gateway API attachment) is not supported by meshid; use selector',
   remoteIpBlocks: 'remoteIpBlocks (X-Forwarded-For based) is not supported by meshid; use ipBlocks',
@@ -153,7 +153,7 @@ function readSpec(raw: unknown, out: IssueList): Pick<AuthorizationPolicy, 'sele
   const before = out.issues.length;
   let action: PolicyAction = 'ALLOW';
   if (spec['action'] !== undefined) {
-    if (spec['action'] === 'CUSTOM') out.add('spec.action', UNSUPPORTED['spec.provider']!);
+    if (spec['action'] === 'CUSTOM') out.add('spec.action', 'the CUSTOM action (external authorizers) is not supported by meshid');
     else if (!(ACTIONS as readonly unknown[]).includes(spec['action'])) out.add('spec.action', `expected one of ${ACTIONS.join(', ')}, got ${describe(spec['action'])}`);
     else action = spec['action'] as PolicyAction;
   }

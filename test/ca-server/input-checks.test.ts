@@ -4,6 +4,7 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, privateKeyToPem } from '../../core/x509/keys.js';
 import { x509 } from '../../core/x509/peculiar.js';
+import type { IstioCertificateRequest } from '../../protos/gen/istio/v1/auth/IstioCertificateRequest.js';
 import type { IstioCertificateServiceClient } from '../../protos/gen/istio/v1/auth/IstioCertificateService.js';
 import { JwtIssuer, hs256Token, unsignedToken } from '../support/jwt-issuer.js';
 import { buildRawCsr, nodeKeyPair, toPem } from '../x509/fixtures.js';
@@ -59,12 +60,12 @@ async function expectStillServing(): Promise<void> {
 }
 
 async function refused(
-  request: { csr: string; validity_duration?: number; metadata?: unknown },
+  request: IstioCertificateRequest,
   metadata: Metadata,
   code: status,
   message: RegExp,
 ): Promise<void> {
-  const call = rpc(client, client.CreateCertificate, { validity_duration: 600, ...request } as never, metadata);
+  const call = rpc(client, client.CreateCertificate, { validity_duration: 600, ...request }, metadata);
   errors.push(await expectStatus(call, code, message));
   await expectStillServing();
 }
@@ -198,7 +199,7 @@ describe('CSR checks (INVALID_ARGUMENT, server keeps serving)', () => {
   });
 
   it('ImpersonatedIdentity metadata (istiod node impersonation) is refused', async () => {
-    const metadata = { fields: { ImpersonatedIdentity: { stringValue: `spiffe://${TRUST_DOMAIN}/ns/a/sa/b`, kind: 'stringValue' } } };
+    const metadata = { fields: { ImpersonatedIdentity: { stringValue: `spiffe://${TRUST_DOMAIN}/ns/a/sa/b` } } };
     await refused({ csr: await goodCsr(), metadata }, bearer(goodToken), status.PERMISSION_DENIED, /^ImpersonatedIdentity is not accepted here/);
   });
 });

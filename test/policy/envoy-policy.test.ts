@@ -28,6 +28,7 @@ const policies = (allowedNamespaces: string[]) => `apiVersion: security.istio.io
 kind: AuthorizationPolicy
 metadata: {name: allow-callers, namespace: prod}
 spec:
+  selector: {matchLabels: {app: shop}}
   rules:
   - from: [{source: {namespaces: [${allowedNamespaces.join(', ')}]}}]
     to: [{operation: {methods: [GET], paths: ["/orders*"]}}]
@@ -44,6 +45,9 @@ spec:
 function bootstrap(dir: string) {
   const file = (name: string) => ({ filename: path.join(dir, name) });
   return {
+    // The protected workload: its namespace comes from the listener certificate's SPIFFE ID
+    // (destination.principal), its labels from here via bootstrap_metadata_labels_key.
+    node: { id: 'shop-sidecar', cluster: 'shop', metadata: { labels: { app: 'shop' } } },
     static_resources: {
       listeners: [
         {
@@ -80,6 +84,7 @@ function bootstrap(dir: string) {
                           grpc_service: { envoy_grpc: { cluster_name: 'meshid-authz' }, timeout: '1s' },
                           include_peer_certificate: true,
                           failure_mode_allow: false,
+                          bootstrap_metadata_labels_key: 'labels',
                         },
                       },
                       { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },

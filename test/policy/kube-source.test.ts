@@ -45,7 +45,7 @@ describe('AuthorizationPolicy watch against a kube-apiserver stand-in', () => {
   });
 
   it('follows added, modified and deleted objects', async () => {
-    while (standin.openWatches === 0) await nextSyncOrTick();
+    if (standin.openWatches === 0) await once(standin, 'watch');
     let synced = nextSync();
     standin.apply(cr('deny-get', { action: 'DENY', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }));
     expect(await synced).toMatchObject({ update: { policies: 2 } });
@@ -80,8 +80,10 @@ describe('AuthorizationPolicy watch against a kube-apiserver stand-in', () => {
   it('resumes from the last resourceVersion when the server ends the stream', async () => {
     const lists = standin.requests.list;
     const watches = standin.requests.watch;
+    const rewatched = once(standin, 'watch');
     standin.endWatches();
-    while (standin.requests.watch === watches || standin.openWatches === 0) await nextSyncOrTick();
+    await rewatched;
+    expect(standin.requests.watch).toBe(watches + 1);
     const synced = nextSync();
     standin.delete('prod', 'broken');
     await synced;
@@ -92,16 +94,11 @@ describe('AuthorizationPolicy watch against a kube-apiserver stand-in', () => {
   it('re-lists when its resourceVersion has been compacted away (410)', async () => {
     const lists = standin.requests.list;
     standin.endWatches();
-    standin.compact();
     standin.apply(cr('allow-ops', { rules: [{ from: [{ source: { namespaces: ['ops'] } }] }] }));
+    standin.compact(); // the event the watcher missed is gone from the history
     const synced = nextSync();
     expect(await synced).toMatchObject({ update: { policies: 2 } });
     expect(standin.requests.list).toBe(lists + 1);
     expect(decide()).toMatchObject({ allowed: false, reason: 'denied: no ALLOW policy matched' });
   });
-
-  /** Waits a moment for the watcher to reconnect (no event to await: the stand-in just counts requests). */
-  function nextSyncOrTick() {
-    return new Promise((resolve) => setTimeout(resolve, 10));
-  }
 });

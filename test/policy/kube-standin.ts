@@ -1,6 +1,7 @@
 // A plain-HTTP stand-in for the slice of kube-apiserver the policy watch uses: list and watch of
 // security.istio.io/v1 authorizationpolicies, with resourceVersions, bookmarks-free event history,
 // compaction (a watch from a forgotten version gets a 410 ERROR event) and server-side stream ends.
+import { EventEmitter } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -20,7 +21,8 @@ interface WatchEvent {
   rv: number;
 }
 
-export class KubePolicyStandin {
+/** Emits 'watch' whenever a watch stream opens. */
+export class KubePolicyStandin extends EventEmitter {
   readonly requests = { list: 0, watch: 0 };
   private readonly objects = new Map<string, StoredObject>();
   private history: WatchEvent[] = [];
@@ -61,7 +63,7 @@ export class KubePolicyStandin {
     const type = this.objects.has(key) ? 'MODIFIED' : 'ADDED';
     const stored = { ...object, metadata: { ...object.metadata, resourceVersion: String(++this.rv) } };
     this.objects.set(key, stored);
-    this.emit({ type, object: stored, rv: this.rv });
+    this.publish({ type, object: stored, rv: this.rv });
   }
 
   delete(namespace: string, name: string): void {
@@ -69,7 +71,7 @@ export class KubePolicyStandin {
     const object = this.objects.get(key);
     if (!object) return;
     this.objects.delete(key);
-    this.emit({ type: 'DELETED', object: { ...object, metadata: { ...object.metadata, resourceVersion: String(++this.rv) } }, rv: this.rv });
+    this.publish({ type: 'DELETED', object: { ...object, metadata: { ...object.metadata, resourceVersion: String(++this.rv) } }, rv: this.rv });
   }
 
   /** Forgets the event history: watches from older versions get 410 Gone. */
@@ -105,9 +107,10 @@ export class KubePolicyStandin {
     for (const e of this.history) if (e.rv > from) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
     this.streams.add(res);
     res.on('close', () => this.streams.delete(res));
+    this.emit('watch');
   }
 
-  private emit(event: WatchEvent): void {
+  private publish(event: WatchEvent): void {
     this.history.push(event);
     for (const s of this.streams) s.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
   }

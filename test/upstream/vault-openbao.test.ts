@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCaCsrPem } from '../../ca-server/authority/ca-csr.js';
+import { readCaServerConfig } from '../../ca-server/config.js';
+import { startCaServer } from '../../ca-server/server.js';
 import { rotationSchedule } from '../../ca-server/authority/schedule.js';
 import { fingerprint } from '../../ca-server/authority/signing-authority.js';
 import { TrustDomain } from '../../core/spiffeid.js';
@@ -230,7 +232,14 @@ describe('CA server with ca.upstream vault (OpenBao)', () => {
 
   it('refuses to start with wrong credentials, saying so', async () => {
     const { roleId } = await server.appRole('meshid', { token_policies: ['meshid-ca'] });
-    await expect(CaFixture.start({ config: { ca: { upstream: upstreamConfig({ roleId, secretId: 'wrong' }) } } })).rejects.toThrow(
+    const dataDir = path.join(work, 'wrong-credentials');
+    const config = readCaServerConfig({
+      trustDomain: TRUST_DOMAIN,
+      dataDir,
+      listen: { grpc: '127.0.0.1:0', metrics: '127.0.0.1:0', adminSocket: path.join(dataDir, 'admin.sock') },
+      ca: { upstream: upstreamConfig({ roleId, secretId: 'wrong' }) },
+    });
+    await expect(startCaServer(config, new LogEvents().logger)).rejects.toThrow(
       `vault upstream authority: AppRole login (auth/approle/login) at ${server.address} failed: HTTP 400: invalid role or secret ID`,
     );
   });
