@@ -1,4 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ROOT_ROTATION_PHASES, type AuthorityStatus, type RootRotationPhase } from './authority/root-rotation-state.js';
+
+/** What the scrape-time gauges read; called only while /metrics is served, after the server started. */
+export interface CaMetricSources {
+  /** The active root and signing CA. */
+  expiries(): { root: Date; intermediate: Date };
+  authorities(): AuthorityStatus[];
+  rootRotationPhase(): RootRotationPhase;
+  /** Active agents whose last acknowledged bundle is not the current one. */
+  staleAgents(): Promise<number>;
+}
 
 /** The CA server's Prometheus metrics, on their own registry so several servers can share a process (tests). */
 export class CaMetrics {
@@ -32,7 +43,7 @@ export class CaMetrics {
     registers: [this.registry],
   });
 
-  constructor(expiries: () => { root: Date; intermediate: Date }) {
+  constructor(sources: CaMetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'meshid_ca_' });
     new Gauge({
       name: 'meshid_ca_authority_expiry_timestamp_seconds',
@@ -41,9 +52,37 @@ export class CaMetrics {
       registers: [this.registry],
       // Read at scrape time, so rotation shows without extra bookkeeping.
       collect() {
-        const e = expiries();
+        const e = sources.expiries();
         this.set({ kind: 'root' }, e.root.getTime() / 1000);
         this.set({ kind: 'intermediate' }, e.intermediate.getTime() / 1000);
+      },
+    });
+    new Gauge({
+      name: 'meshid_ca_authorities_expiry_timestamp_seconds',
+      help: 'NotAfter of every root and signing CA meshid knows (Unix seconds), by id, kind and state (prepared, active, old, retired).',
+      labelNames: ['id', 'kind', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset(); // authorities come and go; drop series of those no longer listed
+        for (const a of sources.authorities()) this.set({ id: a.id, kind: a.kind, state: a.state }, a.notAfter.getTime() / 1000);
+      },
+    });
+    new Gauge({
+      name: 'meshid_ca_root_rotation_state',
+      help: 'Root rotation phase: 1 for the current one of idle, prepared (new root published, not signing), activated (old root still published).',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const phase = sources.rootRotationPhase();
+        for (const state of ROOT_ROTATION_PHASES) this.set({ state }, state === phase ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'meshid_ca_agents_stale_bundle',
+      help: 'Active agents that have not acknowledged the current trust bundle (should fall to 0 within seconds of a change).',
+      registers: [this.registry],
+      async collect() {
+        this.set(await sources.staleAgents());
       },
     });
   }

@@ -20,8 +20,11 @@ import { istioCaService } from './api/istio-ca-service.js';
 import { nodeAgentService } from './api/node-agent-service.js';
 import type { ServiceAccountTokenVerifier } from './attestation/attestor.js';
 import { CallerAttestation } from './attestation/caller.js';
+import { BundleAcks } from './authority/bundle-acks.js';
 import { JwtKeyManager } from './authority/jwt-keys.js';
 import { AuthorityManager } from './authority/manager.js';
+import { RootRotation } from './authority/root-rotation.js';
+import { fingerprint } from './authority/signing-authority.js';
 import type { CaServerConfig, KubernetesAttestationConfig } from './config.js';
 import type { DataStore } from './datastore/datastore.js';
 import { SqliteDataStore } from './datastore/sqlite.js';
@@ -40,6 +43,8 @@ export interface CaServer {
   readonly metrics: CaMetrics;
   readonly authorities: AuthorityManager;
   readonly jwtKeys: JwtKeyManager;
+  /** Root rotation (meshid ca rotate) and the agents' bundle acknowledgements it waits for. */
+  readonly rootRotation: RootRotation;
   readonly store: DataStore;
   bundle(): TrustBundle;
   /** Graceful: stops accepting, lets in-flight calls finish, removes the admin socket. */
@@ -55,8 +60,13 @@ const BUNDLE_REFRESH_HINT_SECONDS = 300;
 export async function startCaServer(config: CaServerConfig, log: Logger): Promise<CaServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = SqliteDataStore.open(config.dataDir);
-  // Created first so the upstream can count its failures; the expiry gauge is only read at scrape time.
-  const metrics = new CaMetrics(() => authorities.expiries());
+  // Created first so the upstream can count its failures; the authority gauges are only read at scrape time.
+  const metrics = new CaMetrics({
+    expiries: () => authorities.expiries(),
+    authorities: () => authorities.rootRotation().authorities,
+    rootRotationPhase: () => authorities.rootRotation().phase,
+    staleAgents: () => rootRotation.staleAgents(),
+  });
   const upstream = createUpstreamAuthority(config.ca.upstream, {
     dataDir: config.dataDir,
     trustDomain: config.trustDomain,
@@ -73,6 +83,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     upstream,
     keyAlgorithm: config.ca.keyAlgorithm,
     intermediateTtlSeconds: config.ca.intermediateTtlSeconds,
+    maxSvidTtlSeconds: config.svid.maxTtlSeconds,
     onError: (err) => log.error({ err }, 'signing CA rotation step failed; will retry'),
   });
   await authorities.start();
@@ -97,7 +108,12 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       sequence: sequence++,
       refreshHintSeconds: BUNDLE_REFRESH_HINT_SECONDS,
     });
+  // Which agents applied which bundle: a root rotation activates only once the new root reached them all.
+  const acks = new BundleAcks();
+  const rootRotation = new RootRotation({ authorities, acks, store });
+  const noteBundle = (b: TrustBundle) => acks.publish(b.sequence ?? 0, authorities.trustBundle().roots.map(fingerprint));
   let bundle = buildBundle();
+  noteBundle(bundle);
   // Encoded once per bundle change: every CreateCertificate answer ends with it.
   let bundlePem = bundle.toPem();
   await writeFileAtomic(bundleFile, bundlePem, 0o644);
@@ -108,6 +124,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   let shuttingDown = false;
   const publishBundle = async () => {
     bundle = buildBundle();
+    noteBundle(bundle);
     bundlePem = bundle.toPem();
     await writeFileAtomic(bundleFile, bundlePem, 0o644);
     for (const listener of bundleListeners) listener();
@@ -126,7 +143,8 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   const unsubscribeAuthorities = authorities.onChange((change) => {
     void (async () => {
       issuers = await signingCertificates(store);
-      if (change.bundleChanged) await publishBundle();
+      // A new signing CA is announced too: the message names the active root, and agents re-issue when it changes.
+      if (change.bundleChanged || change.activeChanged) await publishBundle();
       if (change.activeChanged || change.bundleChanged) await serving.refresh();
       log.info({ active: change.active.id, roots: bundle.x509Authorities.length }, 'signing authorities changed');
     })().catch((err: unknown) => log.error({ err }, 'applying an authority change failed'));
@@ -173,11 +191,12 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       jwtIssuer: new JwtSvidIssuer(jwtKeys, config.jwt),
       store,
       agentSvidTtlSeconds: Math.min(config.agentSvidTtlSeconds, config.svid.maxTtlSeconds),
-      bundle: () => bundleMessage(bundle),
+      bundle: () => bundleMessage(bundle, authorities.activeRootId()),
       onBundleChange: (listener) => {
         bundleListeners.add(listener);
         return () => bundleListeners.delete(listener);
       },
+      acknowledgeBundle: (agentId, sequence) => acks.acknowledge(agentId, sequence),
       onShutdown: (listener) => {
         if (shuttingDown) listener();
         shutdownListeners.add(listener);
@@ -201,6 +220,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       store,
       joinTokens,
       bundle: (format) => (format === 'pem' ? bundlePem : JSON.stringify(bundle.toJwks(), null, 2)),
+      rotation: rootRotation,
       log,
     }),
   );
@@ -230,6 +250,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     metrics,
     authorities,
     jwtKeys,
+    rootRotation,
     store,
     bundle: () => bundle,
     async close() {
@@ -295,12 +316,13 @@ async function serviceAccountVerifier(k8s: KubernetesAttestationConfig): Promise
   return undefined;
 }
 
-function bundleMessage(bundle: TrustBundle): TrustBundleMessage {
+function bundleMessage(bundle: TrustBundle, activeRootId: string): TrustBundleMessage {
   return {
     trust_domain: bundle.trustDomain.id,
     x509_authorities: [...bundle.x509Authorities],
     jwks: JSON.stringify(bundle.toJwks()),
     sequence: bundle.sequence ?? 0,
     refresh_hint_seconds: bundle.refreshHintSeconds ?? 0,
+    active_root_id: activeRootId,
   };
 }

@@ -8,15 +8,15 @@ import { call } from './grpc-client.js';
 
 export const DEFAULT_ADMIN_SOCKET = './.meshid/ca/admin.sock';
 
-function adminClient(args: Args): AdminServiceClient {
+export function adminClient(args: Args): AdminServiceClient {
   const socket = option(args, 'socket') ?? process.env.MESHID_ADMIN_SOCKET ?? DEFAULT_ADMIN_SOCKET;
   const proto = loadProto<ProtoGrpcType>('meshid/v1/admin.proto');
   return new proto.meshid.v1.AdminService(`unix:${socket}`, grpc.credentials.createInsecure());
 }
 
-const time = (unixSeconds: number) => (unixSeconds ? new Date(unixSeconds * 1000).toISOString() : '-');
+export const time = (unixSeconds: number) => (unixSeconds ? new Date(unixSeconds * 1000).toISOString() : '-');
 
-function print(args: Args, value: unknown, table: () => string[][]): void {
+export function print(args: Args, value: unknown, table: () => string[][]): void {
   if (flag(args, 'json')) {
     console.log(JSON.stringify(value, null, 2));
     return;
@@ -26,7 +26,7 @@ function print(args: Args, value: unknown, table: () => string[][]): void {
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
 }
 
-const COMMON = ['socket', 'json', 'help'];
+export const COMMON = ['socket', 'json', 'help'];
 
 /** `meshid token|entry|agent|bundle ...`: thin clients of the admin API on the local Unix socket. */
 export async function runAdminCommand(noun: string, verb: string | undefined, args: Args): Promise<void> {

@@ -4,6 +4,7 @@ import { ConfigError } from '../core/config-values.js';
 import { MeshidError } from '../core/errors.js';
 import { runAdminCommand } from './admin-commands.js';
 import { runAgent } from './agent-command.js';
+import { runCaCommand } from './ca-command.js';
 import { parseArgs, UsageError } from './args.js';
 import { describeGrpcError, isGrpcStatus } from './grpc-client.js';
 import { runSvidRequest } from './svid-request.js';
@@ -23,6 +24,9 @@ Usage:
                                            run the node agent (SDS + Workload API); see meshid agent run --help
   meshid agent list | agent evict SPIFFE_ID
   meshid bundle show [--format pem|jwks]
+  meshid ca rotate prepare | activate [--force] | retire [--force] | status
+                                           rotate the self-signed root: publish the next root, switch signing,
+                                           then drop the old root (unsafe steps are refused unless --force)
   meshid svid request --join-token TOKEN [--server HOST:PORT] [--bundle FILE] [--out DIR]
                                            attest with a join token and write svid.pem, key.pem, bundle.pem
 
@@ -30,7 +34,7 @@ Admin commands talk to the CA's admin socket: --socket PATH, or MESHID_ADMIN_SOC
 (default ./.meshid/ca/admin.sock). Add --json for machine-readable output.`;
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseArgs(argv, ['help', 'json', 'force']);
   const [noun, verb] = args.positionals;
   if (!noun || noun === 'help' || (args.options.has('help') && !verb)) {
     console.log(HELP);
@@ -50,6 +54,9 @@ async function main(argv: string[]): Promise<number> {
     case 'agent':
       if (verb === 'run') return runAgent(args);
       await runAdminCommand(noun, verb, args);
+      return 0;
+    case 'ca':
+      await runCaCommand(verb, args);
       return 0;
     case 'token':
     case 'entry':

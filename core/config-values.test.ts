@@ -144,3 +144,10 @@ describe('mergeLayers', () => {
     });
   });
 });
+
+describe('mergeLayers refuses keys that would reach object prototypes', () => {
+  it.each(['__proto__.polluted', 'svid.constructor.x', 'a..b'])('--%s', (key) => {
+    expect(() => mergeLayers({}, {}, 'MESHID_', { [key]: '1' })).toThrow(ConfigError);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

@@ -97,7 +97,11 @@ export function mergeLayers(
   return out;
 }
 
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  const bad = path.find((part) => FORBIDDEN_KEYS.has(part) || part === '');
+  if (bad !== undefined) throw new ConfigError(path.join('.'), `"${bad}" is not a setting name`);
   let node = target;
   for (const part of path.slice(0, -1)) {
     const next = node[part];

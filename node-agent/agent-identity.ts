@@ -97,6 +97,15 @@ export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
     }
   }
 
+  /**
+   * Renews the agent SVID at a random point within `windowMs` instead of at its scheduled time: the CA signs
+   * under another root (so a fleet's agents spread their calls over the window).
+   */
+  renewWithin(windowMs: number): void {
+    if (!this.svid) return; // still attesting: the SVID it gets will come from the new root
+    this.schedule((this.options.random ?? Math.random)() * windowMs);
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);

@@ -35,6 +35,9 @@ export interface NodeAgent {
   close(): Promise<void>;
 }
 
+/** When the CA starts signing under another root, every SVID is re-issued at a random point within this window. */
+export const ROOT_CHANGE_REISSUE_WINDOW_MS = 5_000;
+
 /**
  * Starts the node agent: authenticates the CA with the bootstrap (or persisted) bundle, gets the agent
  * SVID, follows the bundle and (VM) the registration entries, and serves workload SVIDs through the
@@ -82,6 +85,11 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     earliestExpiry: (kind) => (kind === 'agent' ? identity.current()?.notAfter : svids.earliestExpiry()),
   });
   countEvents(metrics, identity, bundles, svids);
+  // Root rotation activated: nothing may keep chaining to the old root, so every SVID is re-issued now.
+  bundles.on('signing-root-change', () => {
+    svids.reissueAll(ROOT_CHANGE_REISSUE_WINDOW_MS);
+    identity.renewWithin(ROOT_CHANGE_REISSUE_WINDOW_MS);
+  });
 
   try {
     await identity.start();

@@ -27,15 +27,24 @@ export interface BundleWatcherOptions {
 interface BundleWatcherEvents {
   /** The bundle changed (new or removed roots or JWT keys); `current()` already returns it. */
   change: [bundle: TrustBundleMaterial];
+  /**
+   * The CA now signs under another root (a root rotation was activated): every SVID held should be re-issued
+   * so the old root can leave the bundle. Emitted after the bundle that came with it was applied.
+   */
+  'signing-root-change': [rootId: string];
 }
 
 /**
  * The agent's trust bundle: follows the CA's WatchBundle stream (reopened with backoff when it breaks, and
  * on every agent SVID change so it runs on the current mTLS channel), keeps the last bundle through CA
- * outages, feeds its roots to the CA client, and tells listeners at once when it changes.
+ * outages, feeds its roots to the CA client, and tells listeners at once when it changes. Every bundle the
+ * stream delivers is acknowledged to the CA once applied, and a change of the root the CA signs under is
+ * announced so the agent re-issues its SVIDs.
  */
 export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
   private bundle: TrustBundleMaterial | undefined;
+  /** The root the CA signs under, as the last bundle message named it. */
+  private signingRoot: string | undefined;
   private stream: ClientReadableStream<TrustBundle__Output> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -83,15 +92,16 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
   async apply(message: TrustBundle__Output): Promise<void> {
     const next = bundleMaterial(message);
     const prev = this.bundle;
-    if (prev && prev.trustDomainId === next.trustDomainId) {
-      if (next.sequence < prev.sequence) return;
-      if (next.jwks === prev.jwks && next.rootsPem === prev.rootsPem) return;
+    const sameDomain = prev?.trustDomainId === next.trustDomainId;
+    if (prev && sameDomain && next.sequence < prev.sequence) return;
+    if (!prev || !sameDomain || next.jwks !== prev.jwks || next.rootsPem !== prev.rootsPem) {
+      this.bundle = next;
+      this.options.ca.setTrustAnchors(next.rootsPem);
+      this.options.log.info({ trustDomain: next.trustDomainId, roots: next.rootsDer.length, sequence: next.sequence }, 'trust bundle updated');
+      this.emit('change', next);
+      if (this.options.persistDir) await this.persist(next);
     }
-    this.bundle = next;
-    this.options.ca.setTrustAnchors(next.rootsPem);
-    this.options.log.info({ trustDomain: next.trustDomainId, roots: next.rootsDer.length, sequence: next.sequence }, 'trust bundle updated');
-    this.emit('change', next);
-    if (this.options.persistDir) await this.persist(next);
+    this.followSigningRoot(message.active_root_id);
   }
 
   close(): void {
@@ -119,13 +129,36 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     stream.on('data', (message: TrustBundle__Output) => {
       if (this.backoff.failures > 0) this.options.log.info('trust bundle stream from the CA restored');
       this.backoff.reset();
-      this.apply(message).catch((err: unknown) => this.options.log.error({ err }, 'applying a trust bundle from the CA failed'));
+      this.apply(message).then(
+        () => this.acknowledge(message.sequence),
+        (err: unknown) => this.options.log.error({ err }, 'applying a trust bundle from the CA failed'),
+      );
     });
     // 'error' must have a listener; 'status' ends every call, including cancelled ones.
     stream.on('error', () => undefined);
     stream.on('status', (status) => {
       if (stream === this.stream) this.retry(new Error(`WatchBundle ended: ${status.details || `status ${status.code}`}`));
     });
+  }
+
+  /** Empty from CA servers that predate the field: then no re-issue is ever triggered. */
+  private followSigningRoot(rootId: string): void {
+    if (!rootId || rootId === this.signingRoot) return;
+    const previous = this.signingRoot;
+    this.signingRoot = rootId;
+    // First bundle since start: workload SVIDs are minted from now on; a persisted agent SVID from an older
+    // root renews on its own schedule, which ends before the CA allows retiring that root.
+    if (previous === undefined) return;
+    this.options.log.info({ from: previous, to: rootId }, 'the CA now signs under another root; re-issuing every SVID');
+    this.emit('signing-root-change', rootId);
+  }
+
+  /** Best effort: a lost acknowledgement is repeated by the next stream's first bundle. */
+  private acknowledge(sequence: number): void {
+    if (this.closed) return;
+    this.options.ca.reportBundle(sequence).catch((err: unknown) =>
+      this.options.log.debug({ error: (err as Error).message, sequence }, 'could not acknowledge the trust bundle to the CA'),
+    );
   }
 
   private retry(err: Error | ServiceError): void {

@@ -10,6 +10,7 @@ import type { JWTSVIDRequest } from '../protos/gen/meshid/v1/JWTSVIDRequest.js';
 import type { ListAgentEntriesResponse__Output } from '../protos/gen/meshid/v1/ListAgentEntriesResponse.js';
 import type { MintWorkloadSVIDsResponse__Output } from '../protos/gen/meshid/v1/MintWorkloadSVIDsResponse.js';
 import type { NodeAgentServiceClient } from '../protos/gen/meshid/v1/NodeAgentService.js';
+import type { ReportBundleResponse__Output } from '../protos/gen/meshid/v1/ReportBundleResponse.js';
 import type { TrustBundle__Output } from '../protos/gen/meshid/v1/TrustBundle.js';
 import type { WorkloadSVIDRequest } from '../protos/gen/meshid/v1/WorkloadSVIDRequest.js';
 import type { X509SVID__Output } from '../protos/gen/meshid/v1/X509SVID.js';
@@ -124,6 +125,11 @@ export class CaClient {
 
   mintJwtSvid(request: JWTSVIDRequest): Promise<JWTSVID__Output> {
     return this.unary<JWTSVID__Output>(this.mtls(), 'MintJWTSVID', (c, o, cb) => c.MintJWTSVID(request, o, cb));
+  }
+
+  /** Tells the CA this agent applied the bundle with `sequence` (root rotation waits for every agent). */
+  async reportBundle(sequence: number): Promise<void> {
+    await this.unary<ReportBundleResponse__Output>(this.mtls(), 'ReportBundle', (c, o, cb) => c.ReportBundle({ sequence }, o, cb));
   }
 
   /** The CA's bundle stream (current bundle at once, then every change); no deadline. */

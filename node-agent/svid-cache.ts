@@ -110,6 +110,21 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
     return slot && valid(slot, Date.now()) ? slot.material : undefined;
   }
 
+  /**
+   * Re-issues every SVID held, each at a random point within `windowMs` so a fleet's agents do not all call
+   * the CA at once: the CA signs under another root, and the old root can leave the bundle only once nothing
+   * chains to it. Watchers get the new SVIDs as they arrive.
+   */
+  reissueAll(windowMs: number): void {
+    if (this.closed) return;
+    const random = this.options.random ?? Math.random;
+    for (const slot of this.slots.values()) {
+      if (!slot.material && !slot.pending) continue; // nothing held: a refused identity keeps its own retries
+      clearTimeout(slot.timer);
+      slot.timer = timer(random() * windowMs, () => this.reissue(slot));
+    }
+  }
+
   earliestExpiry(): Date | undefined {
     let earliest: Date | undefined;
     for (const { material } of this.slots.values()) {
@@ -228,6 +243,18 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
     );
     slot.timer = timer(retryInMs, () => this.renew(slot));
     this.emit('rotation-failed', slot.identity.key, error, retryInMs);
+  }
+
+  private reissue(slot: Slot): void {
+    slot.timer = undefined;
+    if (this.slots.get(slot.identity.key) !== slot) return;
+    // A mint under way may have been signed before the switch: re-issue again once it is done.
+    const again = () => {
+      clearTimeout(slot.timer);
+      this.renew(slot);
+    };
+    if (slot.pending) slot.pending.then(again, () => undefined);
+    else again();
   }
 
   private renew(slot: Slot): void {

@@ -4,8 +4,12 @@ import { invalidArgument, MeshidError } from '../../core/errors.js';
 import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
 import type { AdminServiceHandlers } from '../../protos/gen/meshid/v1/AdminService.js';
 import type { Agent } from '../../protos/gen/meshid/v1/Agent.js';
+import type { Authority } from '../../protos/gen/meshid/v1/Authority.js';
 import type { Entry } from '../../protos/gen/meshid/v1/Entry.js';
 import type { JoinToken } from '../../protos/gen/meshid/v1/JoinToken.js';
+import type { RootRotationStatus as RootRotationStatusMessage } from '../../protos/gen/meshid/v1/RootRotationStatus.js';
+import type { AuthorityStatus } from '../authority/root-rotation-state.js';
+import type { RootRotation, RootRotationStatus } from '../authority/root-rotation.js';
 import type { AgentRecord, DataStore, JoinTokenRecord, RegistrationEntry } from '../datastore/datastore.js';
 import { unary } from './handler.js';
 
@@ -16,12 +20,13 @@ export interface AdminServiceDeps {
     createJoinToken(request: { spiffeId?: string; ttlSeconds?: number }): Promise<{ id: string; token: string; spiffeId: SpiffeId; expiresAt: Date }>;
   };
   bundle(format: 'pem' | 'jwks'): string;
+  rotation: Pick<RootRotation, 'status' | 'prepare' | 'activate' | 'retire'>;
   log: Logger;
 }
 
 const SELECTOR = /^[a-z0-9_-]+:[^\s]+$/;
 
-/** The local administration API (Unix socket): join tokens, registration entries, agents, the bundle. */
+/** The local administration API (Unix socket): join tokens, registration entries, agents, the bundle, root rotation. */
 export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
   const { store, trustDomain, log } = deps;
   const now = () => new Date();
@@ -103,6 +108,58 @@ export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
       if (format !== 'pem' && format !== 'jwks') throw invalidArgument(`format must be "pem" or "jwks", got "${format}"`);
       return { content: deps.bundle(format) };
     }),
+
+    GetRootRotation: unary(log, 'GetRootRotation', async () => rotationMessage(await deps.rotation.status())),
+
+    PrepareRootRotation: unary(log, 'PrepareRootRotation', async () => {
+      const status = await deps.rotation.prepare();
+      log.info({ next: rotationLog(status) }, 'root rotation prepared: the new root is published to every agent');
+      return rotationMessage(status);
+    }),
+
+    ActivateRootRotation: unary(log, 'ActivateRootRotation', async (req) => {
+      const status = await deps.rotation.activate({ force: req.force });
+      log.info({ roots: rotationLog(status), forced: req.force }, 'root rotation activated: signing under the new root');
+      return rotationMessage(status);
+    }),
+
+    RetireRootRotation: unary(log, 'RetireRootRotation', async (req) => {
+      const status = await deps.rotation.retire({ force: req.force });
+      log.info({ roots: rotationLog(status), forced: req.force }, 'root rotation finished: the old root left the trust bundle');
+      return rotationMessage(status);
+    }),
+  };
+}
+
+const rotationLog = (status: RootRotationStatus) =>
+  status.authorities.filter((a) => a.kind === 'root').map((a) => ({ id: a.id, state: a.state }));
+
+function rotationMessage(status: RootRotationStatus): RootRotationStatusMessage {
+  return {
+    phase: status.phase,
+    authorities: status.authorities.map(authorityMessage),
+    bundle_sequence: status.bundleSequence,
+    agents_active: status.agentsActive,
+    agents_acknowledged: status.agentsAcknowledged,
+    agents_pending: status.agentsPending,
+    // rounded up: retiring at this second must be safe
+    retire_safe_at: status.retireSafeAt ? Math.ceil(status.retireSafeAt.getTime() / 1000) : 0,
+    upstream: status.upstream,
+  };
+}
+
+function authorityMessage(a: AuthorityStatus): Authority {
+  return {
+    id: a.id,
+    kind: a.kind,
+    state: a.state,
+    upstream: a.upstream,
+    subject: a.subject,
+    not_before: seconds(a.notBefore),
+    not_after: seconds(a.notAfter),
+    activated_at: seconds(a.activatedAt),
+    retired_at: seconds(a.retiredAt),
+    root_id: a.rootId ?? '',
   };
 }
 

@@ -25,6 +25,8 @@ export interface NodeAgentServiceDeps {
   /** Current bundle message, and a subscription to changes (returns unsubscribe). */
   bundle: () => TrustBundle;
   onBundleChange: (listener: () => void) => () => void;
+  /** Records that an agent applied the bundle with this sequence; false for one this server did not publish. */
+  acknowledgeBundle: (agentId: string, sequence: number) => boolean;
   /** Runs `listener` when the server shuts down (at once if it already does); returns unsubscribe. */
   onShutdown: (listener: () => void) => () => void;
   metrics: CaMetrics;
@@ -148,6 +150,16 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
         metrics.jwtSvids.inc({ result: resultLabel(err) });
         throw err;
       }
+    }),
+
+    ReportBundle: unary(log, 'ReportBundle', async (req, call) => {
+      const agent = await attestation.attestAgent(callerCredentials(call));
+      if (!Number.isSafeInteger(req.sequence) || req.sequence < 0) throw invalidArgument('sequence must be a bundle sequence number');
+      // A sequence from before a server restart is not an error: the reopened stream's bundle is acknowledged next.
+      if (!deps.acknowledgeBundle(agent.spiffeId, req.sequence)) {
+        log.debug({ agentId: agent.spiffeId, sequence: req.sequence }, 'agent acknowledged a bundle this server did not publish');
+      }
+      return {};
     }),
 
     WatchBundle: (call: ServerWritableStream<WatchBundleRequest__Output, TrustBundle>) => {

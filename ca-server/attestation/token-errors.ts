@@ -24,6 +24,8 @@ export const ACCEPTED_TOKEN_ALGORITHMS = [
 
 /** Quotes a claim value for a message: JSON-escaped and cut short, so a hostile claim cannot flood logs. */
 export function quoteClaim(value: unknown): string {
+  // Lists read as ["a", "b"]; anything else as one quoted, escaped and length-capped string.
+  if (Array.isArray(value)) return `[${value.slice(0, 8).map(quoteClaim).join(', ')}${value.length > 8 ? ', ...' : ''}]`;
   const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
   return JSON.stringify(text.length > 128 ? `${text.slice(0, 128)}...` : text);
 }

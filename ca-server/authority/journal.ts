@@ -8,6 +8,11 @@ type Kind = AuthorityRecord['kind'];
  * The authority journal: which signing CAs (and roots) exist and where each is in its life,
  * prepared -> active -> retired. Every transition reads and writes in one DataStore transaction, so two
  * servers sharing a store cannot both activate.
+ *
+ * Roots are journaled only once meshid rotates one (self-signed upstream). A root is prepared (in the bundle,
+ * nothing signed under it yet), then active (in the bundle); after a root rotation is activated the previous
+ * root stays active, no longer anchoring the signing CA, until it is retired, which takes it (and every
+ * signing CA under it) out of the bundle.
  */
 export class AuthorityJournal {
   constructor(private readonly store: DataStore) {}
@@ -16,14 +21,21 @@ export class AuthorityJournal {
     return this.store.listAuthorities(filter);
   }
 
-  /** Records a freshly minted authority as prepared; at most one prepared authority per kind at a time. */
-  recordPrepared(authority: NewAuthority, now: Date): Promise<AuthorityRecord> {
+  /**
+   * Records a freshly minted authority as prepared. At most one prepared authority per slot: `sameSlot` says
+   * which prepared ones compete with it (default: all of the same kind; signing CAs use one slot per root).
+   */
+  recordPrepared(
+    authority: NewAuthority,
+    now: Date,
+    sameSlot: (other: AuthorityRecord) => boolean = () => true,
+  ): Promise<AuthorityRecord> {
     return this.store.transaction(async (tx) => {
       const all = await tx.listAuthorities({ kind: authority.kind });
       if (all.some((a) => a.id === authority.id)) {
         throw new MeshidError('ALREADY_EXISTS', `authority ${authority.id} is already in the journal`);
       }
-      const pending = all.find((a) => a.state === 'prepared');
+      const pending = all.find((a) => a.state === 'prepared' && sameSlot(a));
       if (pending) {
         throw new MeshidError(
           'FAILED_PRECONDITION',
@@ -47,6 +59,72 @@ export class AuthorityJournal {
       const activated: AuthorityRecord = { ...target, state: 'active', activatedAt: now };
       await tx.putAuthority(activated);
       return activated;
+    });
+  }
+
+  /**
+   * Starts a root rotation: the next root and a signing CA under it as prepared, plus `current` (the root
+   * signing now) as active when it is not journaled yet. Refused while another root rotation is unfinished.
+   */
+  recordRootRotation(entries: { current?: NewAuthority; root: NewAuthority; intermediate: NewAuthority }, now: Date): Promise<void> {
+    return this.store.transaction(async (tx) => {
+      const all = await tx.listAuthorities();
+      const roots = all.filter((a) => a.kind === 'root');
+      const prepared = roots.find((a) => a.state === 'prepared');
+      if (prepared) {
+        throw rotationState(`root ${prepared.id} is already prepared; activate it first (meshid ca rotate activate)`);
+      }
+      const active = roots.filter((a) => a.state === 'active');
+      if (active.length > 1) {
+        throw rotationState(
+          `the previous root rotation is not finished: ${active.length} roots are active; retire the old one first (meshid ca rotate retire)`,
+        );
+      }
+      const current = entries.current && !active.some((a) => a.id === entries.current!.id) ? entries.current : undefined;
+      for (const entry of [current, entries.root, entries.intermediate]) {
+        if (entry && all.some((a) => a.id === entry.id)) {
+          throw new MeshidError('ALREADY_EXISTS', `authority ${entry.id} is already in the journal`);
+        }
+      }
+      // it has been in use since it was made, long before the journal learnt of it
+      if (current) await tx.putAuthority({ ...current, state: 'active', createdAt: current.notBefore, activatedAt: current.notBefore });
+      await tx.putAuthority({ ...entries.root, state: 'prepared', createdAt: now });
+      await tx.putAuthority({ ...entries.intermediate, state: 'prepared', createdAt: now });
+    });
+  }
+
+  /**
+   * Activates a prepared root and the signing CA prepared under it, atomically: the active signing CA and every
+   * other prepared one (all under the previous root) are retired; the previous root stays active until retireRoot.
+   */
+  activateRoot(rootId: string, intermediateId: string, now: Date): Promise<void> {
+    return this.store.transaction(async (tx) => {
+      const root = await this.require(tx, rootId, 'prepared', 'activate');
+      const intermediate = await this.require(tx, intermediateId, 'prepared', 'activate');
+      if (root.kind !== 'root' || intermediate.kind !== 'intermediate') {
+        throw new MeshidError('INTERNAL', `activateRoot needs a root and a signing CA, got a ${root.kind} and a ${intermediate.kind}`);
+      }
+      for (const other of await tx.listAuthorities({ kind: 'intermediate' })) {
+        if (other.id !== intermediateId && (other.state === 'active' || other.state === 'prepared')) {
+          await tx.putAuthority({ ...other, state: 'retired', retiredAt: now });
+        }
+      }
+      await tx.putAuthority({ ...root, state: 'active', activatedAt: now });
+      await tx.putAuthority({ ...intermediate, state: 'active', activatedAt: now });
+    });
+  }
+
+  /** Retires an active root that no longer anchors the signing CA: it leaves the bundle with its signing CAs. */
+  retireRoot(rootId: string, now: Date): Promise<AuthorityRecord> {
+    return this.store.transaction(async (tx) => {
+      const root = await this.require(tx, rootId, 'active', 'retire');
+      const active = await tx.listAuthorities({ kind: 'root', state: 'active' });
+      if (root.kind !== 'root' || active.length < 2) {
+        throw rotationState(`cannot retire ${root.kind} ${rootId}: it is the only active root`);
+      }
+      const retired: AuthorityRecord = { ...root, state: 'retired', retiredAt: now };
+      await tx.putAuthority(retired);
+      return retired;
     });
   }
 
@@ -79,3 +157,5 @@ export class AuthorityJournal {
     return record;
   }
 }
+
+const rotationState = (message: string) => new MeshidError('FAILED_PRECONDITION', message, 'authority_state');

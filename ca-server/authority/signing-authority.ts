@@ -1,6 +1,6 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { MeshidError } from '../../core/errors.js';
-import { keyAlgorithmOf, type KeyAlgorithm } from '../../core/x509/keys.js';
+import { keyAlgorithmOf, subjectKeyIdentifier, type KeyAlgorithm } from '../../core/x509/keys.js';
 import type { x509 } from '../../core/x509/peculiar.js';
 import type { AuthorityRecord } from '../datastore/datastore.js';
 import { certificateKey, certificatesFromPem, samePublicKey, toDer, verifyCaChain } from './chain.js';
@@ -64,6 +64,11 @@ export function toSigningAuthority(authority: JournalAuthority, privateKey: KeyO
 
 export function fingerprint(cert: x509.X509Certificate): string {
   return createHash('sha256').update(toDer(cert)).digest('hex');
+}
+
+/** Journal ID of a certificate's key: hex SKI (RFC 5280 method 1), whoever issued the certificate. */
+export function authorityId(cert: x509.X509Certificate): string {
+  return subjectKeyIdentifier(new Uint8Array(cert.publicKey.rawData)).toString('hex');
 }
 
 /** Roots of every authority given, each once, in first-seen order. */

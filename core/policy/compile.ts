@@ -30,6 +30,11 @@ export interface CompiledPolicy {
   readonly selector: ReadonlyArray<readonly [string, string]> | null;
   /** One predicate per rule, in rule order. */
   readonly rules: readonly Check[];
+  /**
+   * The exact peer principals a request must have for any rule to match, or null when the rules do not
+   * pin the principal. Lets a policy set skip principal-keyed policies that cannot match a request.
+   */
+  readonly requiredPrincipals: ReadonlySet<string> | null;
 }
 
 export function compilePolicy(policy: AuthorizationPolicy): CompiledPolicy {
@@ -40,7 +45,24 @@ export function compilePolicy(policy: AuthorizationPolicy): CompiledPolicy {
     action: policy.action,
     selector: policy.selector ? Object.entries(policy.selector) : null,
     rules: policy.rules.map((rule) => compileRule(rule, onUnavailable)),
+    requiredPrincipals: requiredPrincipals(policy.rules),
   };
+}
+
+/**
+ * A rule whose every `from` source lists exact principals matches only requests from one of them (a
+ * positive field never matches an unavailable principal). Empty for a policy without rules.
+ */
+function requiredPrincipals(rules: readonly Rule[]): Set<string> | null {
+  const required = new Set<string>();
+  for (const rule of rules) {
+    if (!rule.from) return null;
+    for (const source of rule.from) {
+      if (!source.principals || source.principals.some((p) => p.startsWith('*') || p.endsWith('*'))) return null;
+      for (const p of source.principals) required.add(p);
+    }
+  }
+  return required;
 }
 
 /** Index of the first rule that matches, or -1. */

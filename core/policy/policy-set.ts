@@ -1,4 +1,4 @@
-import { compilePolicy, firstMatchingRule, type CompiledPolicy } from './compile.js';
+import { compilePolicy, type CompiledPolicy } from './compile.js';
 import {
   DEFAULT_ROOT_NAMESPACE,
   policyId,
@@ -9,14 +9,15 @@ import {
   type RequestAttributes,
   type WorkloadRef,
 } from './model.js';
-import { namespacesOfPrincipal, prepareRequest, type PreparedRequest } from './request.js';
+import { PolicyIndex } from './policy-index.js';
+import { namespacesOfPrincipal, prepareRequest } from './request.js';
 import { PolicyValidationError, type PolicyIssue } from './validate.js';
 
-/** The policies that apply to one workload, split by action and in a stable order (by namespace/name). */
+/** The policies that apply to one workload, by action, each in namespace/name order. */
 export interface ApplicablePolicies {
-  deny: readonly CompiledPolicy[];
-  allow: readonly CompiledPolicy[];
-  audit: readonly CompiledPolicy[];
+  deny: PolicyIndex;
+  allow: PolicyIndex;
+  audit: PolicyIndex;
 }
 
 export interface PolicySetOptions {
@@ -84,9 +85,9 @@ export class PolicySet {
     ];
     const selected = candidates.filter((p) => selects(p, workload)).sort((a, b) => compareIds(a.id, b.id));
     const applicable: ApplicablePolicies = {
-      deny: selected.filter((p) => p.action === 'DENY'),
-      allow: selected.filter((p) => p.action === 'ALLOW'),
-      audit: selected.filter((p) => p.action === 'AUDIT'),
+      deny: new PolicyIndex(selected.filter((p) => p.action === 'DENY')),
+      allow: new PolicyIndex(selected.filter((p) => p.action === 'ALLOW')),
+      audit: new PolicyIndex(selected.filter((p) => p.action === 'AUDIT')),
     };
     if (this.workloadIndex.size >= WORKLOAD_INDEX_LIMIT) this.workloadIndex.clear();
     this.workloadIndex.set(key, applicable);
@@ -101,39 +102,18 @@ export class PolicySet {
   evaluate(workload: WorkloadRef, attributes: RequestAttributes): Decision {
     const req = prepareRequest(attributes);
     const applicable = this.applicableTo(workload);
-    const audit = auditMatches(applicable.audit, req);
-    for (const p of applicable.deny) {
-      const rule = firstMatchingRule(p, req);
-      if (rule !== -1) return decision(false, 'DENY', p.id, rule, `denied by ${p.id} rule ${rule}`, audit);
-    }
-    if (applicable.allow.length === 0) return decision(true, null, null, null, 'allowed: no ALLOW policy applies', audit);
-    for (const p of applicable.allow) {
-      const rule = firstMatchingRule(p, req);
-      if (rule !== -1) return decision(true, 'ALLOW', p.id, rule, `allowed by ${p.id} rule ${rule}`, audit);
-    }
-    return decision(false, null, null, null, 'denied: no ALLOW policy matched', audit);
+    const audit = applicable.audit.size === 0 ? [] : applicable.audit.allMatches(req);
+    const deny = applicable.deny.firstMatch(req);
+    if (deny) return decision(false, 'DENY', deny, `denied by ${deny.policy} rule ${deny.ruleIndex}`, audit);
+    if (applicable.allow.size === 0) return decision(true, null, null, 'allowed: no ALLOW policy applies', audit);
+    const allow = applicable.allow.firstMatch(req);
+    if (allow) return decision(true, 'ALLOW', allow, `allowed by ${allow.policy} rule ${allow.ruleIndex}`, audit);
+    return decision(false, null, null, 'denied: no ALLOW policy matched', audit);
   }
 }
 
-function decision(
-  allowed: boolean,
-  action: Decision['action'],
-  policy: string | null,
-  ruleIndex: number | null,
-  reason: string,
-  audit: PolicyMatch[],
-): Decision {
-  return { allowed, action, policy, ruleIndex, reason, audit };
-}
-
-function auditMatches(policies: readonly CompiledPolicy[], req: PreparedRequest): PolicyMatch[] {
-  if (policies.length === 0) return [];
-  const matches: PolicyMatch[] = [];
-  for (const p of policies) {
-    const rule = firstMatchingRule(p, req);
-    if (rule !== -1) matches.push({ policy: p.id, ruleIndex: rule });
-  }
-  return matches;
+function decision(allowed: boolean, action: Decision['action'], match: PolicyMatch | null, reason: string, audit: PolicyMatch[]): Decision {
+  return { allowed, action, policy: match?.policy ?? null, ruleIndex: match?.ruleIndex ?? null, reason, audit };
 }
 
 function selects(policy: CompiledPolicy, workload: WorkloadRef): boolean {

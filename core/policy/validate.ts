@@ -51,9 +51,9 @@ const UNSUPPORTED: Record<string, string> = {
   notServiceAccounts: 'notServiceAccounts is not supported by meshid; use notPrincipals',
   'remote.ip': 'remote.ip (X-Forwarded-For based) is not supported by meshid; use source.ip',
   'connection.sni': 'connection.sni is not supported by meshid',
-  'destination.namespace': 'attribute destination.namespace is replaced by the metadata.namespace',
-  'destination.name': 'deprecated attribute destination.name: only supported in v1alpha1',
-  'destination.user': 'deprecated attribute destination.user: only supported in v1alpha1',
+  'destination.namespace': 'destination.namespace is not a condition: the policy applies to its own metadata.namespace',
+  'destination.name': 'destination.name is an old v1alpha1 attribute; select the workload with spec.selector',
+  'destination.user': 'destination.user is an old v1alpha1 attribute; select the workload with spec.selector',
 };
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -164,7 +164,7 @@ function readSpec(raw: unknown, out: IssueList): Pick<AuthorizationPolicy, 'sele
     else rules = spec['rules'].map((r, i) => readRule(r, `spec.rules[${i}]`, out));
   }
   if (action === 'DENY' && rules.length === 0 && out.issues.length === before) {
-    out.add('spec.rules', 'DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request');
+    out.add('spec.rules', 'a DENY policy without rules never denies anything; use `rules: [{}]` to deny every request');
   }
   return out.issues.length === before ? { action, selector, rules } : null;
 }
@@ -313,7 +313,7 @@ function readCondition(raw: unknown, path: string, out: IssueList): Condition {
   if (values && values.length > 0) condition.values = values;
   if (notValues && notValues.length > 0) condition.notValues = notValues;
   if (!condition.values && !condition.notValues) {
-    if (out.issues.length === before) out.add(path, `at least one of \`values\` or \`notValues\` must be set for key ${key}`);
+    if (out.issues.length === before) out.add(path, `set values or notValues for key ${key}`);
     return condition;
   }
   const problem = conditionKeyProblem(key);
@@ -338,7 +338,7 @@ function conditionKeyProblem(key: string): string | null {
   if (key.startsWith(CLAIMS_KEY)) {
     return bracketNames(key, CLAIMS_KEY) ? null : `bad key (${key}): should have format request.auth.claims[<name>] or request.auth.claims[<name>][<nested>]`;
   }
-  if (key.startsWith('destination.labels')) return `attribute ${key} is replaced by the workload selector`;
+  if (key.startsWith('destination.labels')) return `${key} is not a condition: select workloads by label with spec.selector.matchLabels`;
   if (key.startsWith('experimental.envoy.filters.')) return `experimental attribute ${key} is not supported by meshid`;
   return `unknown attribute: ${key} (supported: ${[...CONDITION_KEYS, `${HEADER_KEY}[<name>]`, `${CLAIMS_KEY}[<name>]`].join(', ')})`;
 }

@@ -108,6 +108,7 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
 
 /** Decision records: who called what, and which policy decided. AUDIT matches are always recorded. */
 function logDecision(log: Logger, input: CheckInput, decision: Decision): void {
+  if (decision.allowed && decision.audit.length === 0 && !log.isLevelEnabled('debug')) return;
   const { attributes: a, workload } = input;
   const record = {
     source: a.principal ?? 'plaintext',

@@ -6,6 +6,11 @@ export interface MintX509CaRequest {
   csrPem: string;
   trustDomain: TrustDomain;
   preferredTtlSeconds: number;
+  /**
+   * Root rotation, for upstreams with `prepareRoot` only: sign under this root (the original one or one
+   * `prepareRoot` returned) instead of the one the upstream started with. Others never receive it.
+   */
+  root?: x509.X509Certificate;
 }
 
 export interface MintX509CaResult {
@@ -13,6 +18,13 @@ export interface MintX509CaResult {
   x509CaChain: x509.X509Certificate[];
   /** Trust anchors that verify the chain. */
   upstreamRoots: x509.X509Certificate[];
+}
+
+/** A root created for a root rotation. */
+export interface PreparedRoot {
+  certificate: x509.X509Certificate;
+  /** Where its private key is kept (0600), for the authority journal. */
+  keyPath: string;
 }
 
 /**
@@ -32,5 +44,11 @@ export interface UpstreamAuthority {
    * function.
    */
   onUpstreamChanged?(listener: () => void): () => void;
+  /**
+   * Optional, for upstreams whose root meshid itself holds (self-signed): creates the next root for a root
+   * rotation, its key persisted like the current one. It signs nothing until a mint request names it in
+   * `root`. Upstreams without it manage their roots themselves.
+   */
+  prepareRoot?(): Promise<PreparedRoot>;
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { ActivateRootRotationRequest as _meshid_v1_ActivateRootRotationRequest, ActivateRootRotationRequest__Output as _meshid_v1_ActivateRootRotationRequest__Output } from './meshid/v1/ActivateRootRotationRequest.js';
 import type { AdminServiceClient as _meshid_v1_AdminServiceClient, AdminServiceDefinition as _meshid_v1_AdminServiceDefinition } from './meshid/v1/AdminService.js';
 import type { Agent as _meshid_v1_Agent, Agent__Output as _meshid_v1_Agent__Output } from './meshid/v1/Agent.js';
+import type { Authority as _meshid_v1_Authority, Authority__Output as _meshid_v1_Authority__Output } from './meshid/v1/Authority.js';
 import type { CreateEntryRequest as _meshid_v1_CreateEntryRequest, CreateEntryRequest__Output as _meshid_v1_CreateEntryRequest__Output } from './meshid/v1/CreateEntryRequest.js';
 import type { CreateJoinTokenRequest as _meshid_v1_CreateJoinTokenRequest, CreateJoinTokenRequest__Output as _meshid_v1_CreateJoinTokenRequest__Output } from './meshid/v1/CreateJoinTokenRequest.js';
 import type { CreateJoinTokenResponse as _meshid_v1_CreateJoinTokenResponse, CreateJoinTokenResponse__Output as _meshid_v1_CreateJoinTokenResponse__Output } from './meshid/v1/CreateJoinTokenResponse.js';
@@ -13,6 +15,7 @@ import type { EvictAgentRequest as _meshid_v1_EvictAgentRequest, EvictAgentReque
 import type { EvictAgentResponse as _meshid_v1_EvictAgentResponse, EvictAgentResponse__Output as _meshid_v1_EvictAgentResponse__Output } from './meshid/v1/EvictAgentResponse.js';
 import type { GetBundleRequest as _meshid_v1_GetBundleRequest, GetBundleRequest__Output as _meshid_v1_GetBundleRequest__Output } from './meshid/v1/GetBundleRequest.js';
 import type { GetBundleResponse as _meshid_v1_GetBundleResponse, GetBundleResponse__Output as _meshid_v1_GetBundleResponse__Output } from './meshid/v1/GetBundleResponse.js';
+import type { GetRootRotationRequest as _meshid_v1_GetRootRotationRequest, GetRootRotationRequest__Output as _meshid_v1_GetRootRotationRequest__Output } from './meshid/v1/GetRootRotationRequest.js';
 import type { JoinToken as _meshid_v1_JoinToken, JoinToken__Output as _meshid_v1_JoinToken__Output } from './meshid/v1/JoinToken.js';
 import type { ListAgentsRequest as _meshid_v1_ListAgentsRequest, ListAgentsRequest__Output as _meshid_v1_ListAgentsRequest__Output } from './meshid/v1/ListAgentsRequest.js';
 import type { ListAgentsResponse as _meshid_v1_ListAgentsResponse, ListAgentsResponse__Output as _meshid_v1_ListAgentsResponse__Output } from './meshid/v1/ListAgentsResponse.js';
@@ -20,8 +23,11 @@ import type { ListEntriesRequest as _meshid_v1_ListEntriesRequest, ListEntriesRe
 import type { ListEntriesResponse as _meshid_v1_ListEntriesResponse, ListEntriesResponse__Output as _meshid_v1_ListEntriesResponse__Output } from './meshid/v1/ListEntriesResponse.js';
 import type { ListJoinTokensRequest as _meshid_v1_ListJoinTokensRequest, ListJoinTokensRequest__Output as _meshid_v1_ListJoinTokensRequest__Output } from './meshid/v1/ListJoinTokensRequest.js';
 import type { ListJoinTokensResponse as _meshid_v1_ListJoinTokensResponse, ListJoinTokensResponse__Output as _meshid_v1_ListJoinTokensResponse__Output } from './meshid/v1/ListJoinTokensResponse.js';
+import type { PrepareRootRotationRequest as _meshid_v1_PrepareRootRotationRequest, PrepareRootRotationRequest__Output as _meshid_v1_PrepareRootRotationRequest__Output } from './meshid/v1/PrepareRootRotationRequest.js';
+import type { RetireRootRotationRequest as _meshid_v1_RetireRootRotationRequest, RetireRootRotationRequest__Output as _meshid_v1_RetireRootRotationRequest__Output } from './meshid/v1/RetireRootRotationRequest.js';
 import type { RevokeJoinTokenRequest as _meshid_v1_RevokeJoinTokenRequest, RevokeJoinTokenRequest__Output as _meshid_v1_RevokeJoinTokenRequest__Output } from './meshid/v1/RevokeJoinTokenRequest.js';
 import type { RevokeJoinTokenResponse as _meshid_v1_RevokeJoinTokenResponse, RevokeJoinTokenResponse__Output as _meshid_v1_RevokeJoinTokenResponse__Output } from './meshid/v1/RevokeJoinTokenResponse.js';
+import type { RootRotationStatus as _meshid_v1_RootRotationStatus, RootRotationStatus__Output as _meshid_v1_RootRotationStatus__Output } from './meshid/v1/RootRotationStatus.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -30,8 +36,10 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   meshid: {
     v1: {
+      ActivateRootRotationRequest: MessageTypeDefinition<_meshid_v1_ActivateRootRotationRequest, _meshid_v1_ActivateRootRotationRequest__Output>
       AdminService: SubtypeConstructor<typeof grpc.Client, _meshid_v1_AdminServiceClient> & { service: _meshid_v1_AdminServiceDefinition }
       Agent: MessageTypeDefinition<_meshid_v1_Agent, _meshid_v1_Agent__Output>
+      Authority: MessageTypeDefinition<_meshid_v1_Authority, _meshid_v1_Authority__Output>
       CreateEntryRequest: MessageTypeDefinition<_meshid_v1_CreateEntryRequest, _meshid_v1_CreateEntryRequest__Output>
       CreateJoinTokenRequest: MessageTypeDefinition<_meshid_v1_CreateJoinTokenRequest, _meshid_v1_CreateJoinTokenRequest__Output>
       CreateJoinTokenResponse: MessageTypeDefinition<_meshid_v1_CreateJoinTokenResponse, _meshid_v1_CreateJoinTokenResponse__Output>
@@ -42,6 +50,7 @@ export interface ProtoGrpcType {
       EvictAgentResponse: MessageTypeDefinition<_meshid_v1_EvictAgentResponse, _meshid_v1_EvictAgentResponse__Output>
       GetBundleRequest: MessageTypeDefinition<_meshid_v1_GetBundleRequest, _meshid_v1_GetBundleRequest__Output>
       GetBundleResponse: MessageTypeDefinition<_meshid_v1_GetBundleResponse, _meshid_v1_GetBundleResponse__Output>
+      GetRootRotationRequest: MessageTypeDefinition<_meshid_v1_GetRootRotationRequest, _meshid_v1_GetRootRotationRequest__Output>
       JoinToken: MessageTypeDefinition<_meshid_v1_JoinToken, _meshid_v1_JoinToken__Output>
       ListAgentsRequest: MessageTypeDefinition<_meshid_v1_ListAgentsRequest, _meshid_v1_ListAgentsRequest__Output>
       ListAgentsResponse: MessageTypeDefinition<_meshid_v1_ListAgentsResponse, _meshid_v1_ListAgentsResponse__Output>
@@ -49,8 +58,11 @@ export interface ProtoGrpcType {
       ListEntriesResponse: MessageTypeDefinition<_meshid_v1_ListEntriesResponse, _meshid_v1_ListEntriesResponse__Output>
       ListJoinTokensRequest: MessageTypeDefinition<_meshid_v1_ListJoinTokensRequest, _meshid_v1_ListJoinTokensRequest__Output>
       ListJoinTokensResponse: MessageTypeDefinition<_meshid_v1_ListJoinTokensResponse, _meshid_v1_ListJoinTokensResponse__Output>
+      PrepareRootRotationRequest: MessageTypeDefinition<_meshid_v1_PrepareRootRotationRequest, _meshid_v1_PrepareRootRotationRequest__Output>
+      RetireRootRotationRequest: MessageTypeDefinition<_meshid_v1_RetireRootRotationRequest, _meshid_v1_RetireRootRotationRequest__Output>
       RevokeJoinTokenRequest: MessageTypeDefinition<_meshid_v1_RevokeJoinTokenRequest, _meshid_v1_RevokeJoinTokenRequest__Output>
       RevokeJoinTokenResponse: MessageTypeDefinition<_meshid_v1_RevokeJoinTokenResponse, _meshid_v1_RevokeJoinTokenResponse__Output>
+      RootRotationStatus: MessageTypeDefinition<_meshid_v1_RootRotationStatus, _meshid_v1_RootRotationStatus__Output>
     }
   }
 }

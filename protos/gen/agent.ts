@@ -12,6 +12,8 @@ import type { MintWorkloadSVIDsRequest as _meshid_v1_MintWorkloadSVIDsRequest, M
 import type { MintWorkloadSVIDsResponse as _meshid_v1_MintWorkloadSVIDsResponse, MintWorkloadSVIDsResponse__Output as _meshid_v1_MintWorkloadSVIDsResponse__Output } from './meshid/v1/MintWorkloadSVIDsResponse.js';
 import type { NodeAgentServiceClient as _meshid_v1_NodeAgentServiceClient, NodeAgentServiceDefinition as _meshid_v1_NodeAgentServiceDefinition } from './meshid/v1/NodeAgentService.js';
 import type { RenewAgentRequest as _meshid_v1_RenewAgentRequest, RenewAgentRequest__Output as _meshid_v1_RenewAgentRequest__Output } from './meshid/v1/RenewAgentRequest.js';
+import type { ReportBundleRequest as _meshid_v1_ReportBundleRequest, ReportBundleRequest__Output as _meshid_v1_ReportBundleRequest__Output } from './meshid/v1/ReportBundleRequest.js';
+import type { ReportBundleResponse as _meshid_v1_ReportBundleResponse, ReportBundleResponse__Output as _meshid_v1_ReportBundleResponse__Output } from './meshid/v1/ReportBundleResponse.js';
 import type { TrustBundle as _meshid_v1_TrustBundle, TrustBundle__Output as _meshid_v1_TrustBundle__Output } from './meshid/v1/TrustBundle.js';
 import type { WatchBundleRequest as _meshid_v1_WatchBundleRequest, WatchBundleRequest__Output as _meshid_v1_WatchBundleRequest__Output } from './meshid/v1/WatchBundleRequest.js';
 import type { WorkloadSVIDRequest as _meshid_v1_WorkloadSVIDRequest, WorkloadSVIDRequest__Output as _meshid_v1_WorkloadSVIDRequest__Output } from './meshid/v1/WorkloadSVIDRequest.js';
@@ -35,6 +37,8 @@ export interface ProtoGrpcType {
       MintWorkloadSVIDsResponse: MessageTypeDefinition<_meshid_v1_MintWorkloadSVIDsResponse, _meshid_v1_MintWorkloadSVIDsResponse__Output>
       NodeAgentService: SubtypeConstructor<typeof grpc.Client, _meshid_v1_NodeAgentServiceClient> & { service: _meshid_v1_NodeAgentServiceDefinition }
       RenewAgentRequest: MessageTypeDefinition<_meshid_v1_RenewAgentRequest, _meshid_v1_RenewAgentRequest__Output>
+      ReportBundleRequest: MessageTypeDefinition<_meshid_v1_ReportBundleRequest, _meshid_v1_ReportBundleRequest__Output>
+      ReportBundleResponse: MessageTypeDefinition<_meshid_v1_ReportBundleResponse, _meshid_v1_ReportBundleResponse__Output>
       TrustBundle: MessageTypeDefinition<_meshid_v1_TrustBundle, _meshid_v1_TrustBundle__Output>
       WatchBundleRequest: MessageTypeDefinition<_meshid_v1_WatchBundleRequest, _meshid_v1_WatchBundleRequest__Output>
       WorkloadSVIDRequest: MessageTypeDefinition<_meshid_v1_WorkloadSVIDRequest, _meshid_v1_WorkloadSVIDRequest__Output>

@@ -155,7 +155,7 @@ describe('agent mTLS APIs', () => {
     expect(after.serialNumber).not.toBe(before.serialNumber);
     expect(after.subjectAltName).toBe(`URI:${agent.spiffeId}`);
     const record = await ca.server.store.getAgent(agent.spiffeId);
-    expect(record!.serialNumber.toUpperCase()).toBe(after.serialNumber.replace(/^0+/, '').toUpperCase());
+    expect(BigInt(`0x${record!.serialNumber}`)).toBe(BigInt(`0x${after.serialNumber}`));
   });
 
   it('RenewAgent without a client certificate is UNAUTHENTICATED', async () => {

@@ -55,7 +55,8 @@ afterAll(async () => {
   await ca?.close();
 });
 
-describe('meshid CLI against the admin socket', () => {
+// Each CLI run is a fresh Node process (about 1 s on a busy 2-core machine); some tests make several.
+describe('meshid CLI against the admin socket', { timeout: 90_000 }, () => {
   it('the admin socket is owner-only (0600) in an owner-only directory', async () => {
     expect((await stat(ca.server.adminSocket)).mode & 0o777).toBe(0o600);
     expect((await stat(path.dirname(ca.server.adminSocket))).mode & 0o777).toBe(0o700);

@@ -333,7 +333,7 @@ describe('which policies apply to a workload', () => {
   it('the root namespace is configurable', () => {
     const set = new PolicySet([denyAll('mesh-root'), policy({ rules: [{}] }, { namespace: 'istio-system', name: 'x' })], { rootNamespace: 'mesh-root' });
     expect(allowed(set, { namespace: 'prod', labels: {} })).toBe(false);
-    expect(set.applicableTo({ namespace: 'prod', labels: {} }).allow).toEqual([]);
+    expect(set.applicableTo({ namespace: 'prod', labels: {} }).allow.size).toBe(0);
   });
 
   it('matchLabels must all be present with equal values', () => {
@@ -359,10 +359,46 @@ describe('which policies apply to a workload', () => {
   it('a workload whose ID names no namespace gets the root-namespace policies only', () => {
     const vm = 'spiffe://td.example/vm/billing';
     const set = new PolicySet([denyAll('istio-system', { 'meshid.dev/spiffe-id': vm }), policy({}, { namespace: 'prod', name: 'allow-none' })]);
-    expect(set.applicableTo({ spiffeId: vm, labels: {} })).toMatchObject({ deny: [{ id: 'istio-system/deny' }], allow: [] });
+    const applicable = set.applicableTo({ spiffeId: vm, labels: {} });
+    expect(applicable.deny.policies.map((p) => p.id)).toEqual(['istio-system/deny']);
+    expect(applicable.allow.size).toBe(0);
   });
 
   it('duplicate namespace/name is rejected', () => {
     expect(() => new PolicySet([denyAll('prod'), denyAll('prod')])).toThrow(/prod\/deny: metadata.name: duplicate policy/);
+  });
+});
+
+describe('principal-keyed policies (the per-workload index)', () => {
+  const web = 'td.example/ns/frontend/sa/web';
+  const evaluate = (policies: ReturnType<typeof policy>[], overrides: Partial<RequestAttributes> = {}) =>
+    new PolicySet(policies).evaluate(WORKLOAD, request(overrides));
+  const allowFrom = (name: string, ...principals: string[]) => policy({ rules: [{ from: [{ source: { principals } }] }] }, { name });
+
+  it('finds the policy keyed by the caller among many', () => {
+    const many = Array.from({ length: 200 }, (_, i) => allowFrom(`allow-${String(i).padStart(3, '0')}`, `td.example/ns/x/sa/client-${i}`));
+    expect(evaluate([...many, allowFrom('allow-web', web)])).toMatchObject({ allowed: true, policy: 'prod/allow-web' });
+    expect(evaluate(many)).toMatchObject({ allowed: false, reason: 'denied: no ALLOW policy matched' });
+    expect(evaluate([...many, allowFrom('allow-web', web)], plaintext)).toMatchObject({ allowed: false });
+  });
+
+  it('keeps namespace/name order across keyed and unkeyed policies', () => {
+    const keyedA = policy({ action: 'DENY', rules: [{ from: [{ source: { principals: [web] } }] }] }, { name: 'a' });
+    const unkeyedB = policy({ action: 'DENY', rules: [{}] }, { name: 'b' });
+    const keyedC = policy({ action: 'DENY', rules: [{ from: [{ source: { principals: [web] } }] }] }, { name: 'c' });
+    expect(evaluate([unkeyedB, keyedA])).toMatchObject({ policy: 'prod/a' });
+    expect(evaluate([keyedC, unkeyedB])).toMatchObject({ policy: 'prod/b' });
+    const auditKeyed = policy({ action: 'AUDIT', rules: [{ from: [{ source: { principals: [web] } }] }] }, { name: 'a-audit' });
+    const auditAll = policy({ action: 'AUDIT', rules: [{}] }, { name: 'b-audit' });
+    expect(evaluate([auditAll, auditKeyed]).audit.map((m) => m.policy)).toEqual(['prod/a-audit', 'prod/b-audit']);
+  });
+
+  it('does not key a policy that some rule or source leaves open', () => {
+    const openSource = policy({ rules: [{ from: [{ source: { principals: ['td.example/ns/x/sa/y'] } }, { source: { namespaces: ['frontend'] } }] }] });
+    expect(evaluate([openSource])).toMatchObject({ allowed: true });
+    const openRule = policy({ rules: [{ from: [{ source: { principals: ['td.example/ns/x/sa/y'] } }] }, { to: [{ operation: { methods: ['GET'] } }] }] });
+    expect(evaluate([openRule])).toMatchObject({ allowed: true, ruleIndex: 1 });
+    expect(evaluate([allowFrom('wild', 'td.example/ns/frontend/*')])).toMatchObject({ allowed: true });
+    expect(evaluate([policy({ rules: [{ from: [{ source: { principals: [web], notNamespaces: ['frontend'] } }] }] })])).toMatchObject({ allowed: false });
   });
 });

@@ -276,4 +276,77 @@ describe('SelfSignedAuthority', () => {
       expect((await failure(authority.mintX509Ca(request))).code).toBe('FAILED_PRECONDITION');
     });
   });
+
+  describe('root rotation', () => {
+    let authority: SelfSignedAuthority;
+    const rotatedKey = (id: string) => join(rootDir(dataDir), 'roots', `${id}-key.pem`);
+    const mintUnder = async (a: SelfSignedAuthority, root?: x509.X509Certificate) =>
+      a.mintX509Ca({ csrPem: (await csrFor()).pem, trustDomain: td, preferredTtlSeconds: 3600, ...(root ? { root } : {}) });
+    const idOf = (cert: x509.X509Certificate) => cert.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId;
+
+    beforeEach(async () => {
+      authority = make();
+      await authority.start();
+    });
+
+    it('prepares a new root (key 0600, a subject of its own) that signs only requests naming it', async () => {
+      const original = await rootOf(authority);
+      clock = new Date(T0.getTime() + 60_000);
+      const { certificate, keyPath } = await authority.prepareRoot();
+      expect(keyPath).toBe(rotatedKey(idOf(certificate)));
+      expect(statSync(keyPath).mode & 0o777).toBe(0o600);
+      expect(statSync(join(rootDir(dataDir), 'roots')).mode & 0o777).toBe(0o700);
+      expect(certificate.subject).toBe('O=meshid, CN=meshid root example.org, OU=rotated 2030-01-01T00:01:00Z');
+      expect(await certificate.isSelfSigned()).toBe(true);
+      expect(certificate.notAfter.getTime() - clock.getTime()).toBe(10 * YEAR_S * 1000);
+
+      expect((await mintUnder(authority)).upstreamRoots[0]!.serialNumber).toBe(original.serialNumber);
+      const under = await mintUnder(authority, certificate);
+      expect(under.upstreamRoots[0]!.serialNumber).toBe(certificate.serialNumber);
+      expect(under.x509CaChain[0]!.issuer).toBe(certificate.subject);
+      expect(await under.x509CaChain[0]!.verify({ publicKey: certificate.publicKey, signatureOnly: true })).toBe(true);
+      expect((await mintUnder(authority, original)).upstreamRoots[0]!.serialNumber).toBe(original.serialNumber);
+    });
+
+    it('finds a rotated root\'s key again after a restart, and refuses one it holds no key for', async () => {
+      const { certificate } = await authority.prepareRoot();
+      await authority.close();
+      const restarted = make();
+      await restarted.start();
+      expect((await mintUnder(restarted, certificate)).x509CaChain[0]!.issuer).toBe(certificate.subject);
+
+      unlinkSync(rotatedKey(idOf(certificate)));
+      const again = make();
+      await again.start();
+      expect(await failure(mintUnder(again, certificate))).toEqual({
+        code: 'FAILED_PRECONDITION',
+        message: expect.stringContaining(`no key for the root "${certificate.subject}" (${rotatedKey(idOf(certificate))} is missing)`),
+      });
+    });
+
+    it('refuses a rotated root key that does not match its certificate', async () => {
+      const { certificate } = await authority.prepareRoot();
+      const other = await authority.prepareRoot();
+      writeFileSync(rotatedKey(idOf(certificate)), readFileSync(other.keyPath), { mode: 0o600 });
+      const restarted = make();
+      await restarted.start();
+      expect((await failure(mintUnder(restarted, certificate))).message).toContain('does not belong to the root');
+    });
+
+    it('starts with an expired original root once rotated roots exist, but never signs under it', async () => {
+      const short = make({ rootTtlSeconds: 3600 });
+      rmSync(rootDir(dataDir), { recursive: true });
+      await short.start();
+      clock = new Date(T0.getTime() + 3000_000);
+      const { certificate } = await short.prepareRoot();
+      clock = new Date(T0.getTime() + 3700_000); // the original root expired 100 s ago
+      const restarted = make({ rootTtlSeconds: 3600 });
+      await restarted.start();
+      expect(await failure(mintUnder(restarted))).toEqual({
+        code: 'FAILED_PRECONDITION',
+        message: 'self-signed upstream authority: the root "O=meshid, CN=meshid root example.org" has expired',
+      });
+      expect((await mintUnder(restarted, certificate)).x509CaChain[0]!.issuer).toBe(certificate.subject);
+    });
+  });
 });

@@ -11,6 +11,8 @@ import type { ListAgentEntriesResponse as _meshid_v1_ListAgentEntriesResponse, L
 import type { MintWorkloadSVIDsRequest as _meshid_v1_MintWorkloadSVIDsRequest, MintWorkloadSVIDsRequest__Output as _meshid_v1_MintWorkloadSVIDsRequest__Output } from '../../meshid/v1/MintWorkloadSVIDsRequest.js';
 import type { MintWorkloadSVIDsResponse as _meshid_v1_MintWorkloadSVIDsResponse, MintWorkloadSVIDsResponse__Output as _meshid_v1_MintWorkloadSVIDsResponse__Output } from '../../meshid/v1/MintWorkloadSVIDsResponse.js';
 import type { RenewAgentRequest as _meshid_v1_RenewAgentRequest, RenewAgentRequest__Output as _meshid_v1_RenewAgentRequest__Output } from '../../meshid/v1/RenewAgentRequest.js';
+import type { ReportBundleRequest as _meshid_v1_ReportBundleRequest, ReportBundleRequest__Output as _meshid_v1_ReportBundleRequest__Output } from '../../meshid/v1/ReportBundleRequest.js';
+import type { ReportBundleResponse as _meshid_v1_ReportBundleResponse, ReportBundleResponse__Output as _meshid_v1_ReportBundleResponse__Output } from '../../meshid/v1/ReportBundleResponse.js';
 import type { TrustBundle as _meshid_v1_TrustBundle, TrustBundle__Output as _meshid_v1_TrustBundle__Output } from '../../meshid/v1/TrustBundle.js';
 import type { WatchBundleRequest as _meshid_v1_WatchBundleRequest, WatchBundleRequest__Output as _meshid_v1_WatchBundleRequest__Output } from '../../meshid/v1/WatchBundleRequest.js';
 
@@ -60,6 +62,15 @@ export interface NodeAgentServiceClient extends grpc.Client {
   renewAgent(argument: _meshid_v1_RenewAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
   renewAgent(argument: _meshid_v1_RenewAgentRequest, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
   
+  ReportBundle(argument: _meshid_v1_ReportBundleRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  ReportBundle(argument: _meshid_v1_ReportBundleRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  ReportBundle(argument: _meshid_v1_ReportBundleRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  ReportBundle(argument: _meshid_v1_ReportBundleRequest, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  reportBundle(argument: _meshid_v1_ReportBundleRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  reportBundle(argument: _meshid_v1_ReportBundleRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  reportBundle(argument: _meshid_v1_ReportBundleRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  reportBundle(argument: _meshid_v1_ReportBundleRequest, callback: grpc.requestCallback<_meshid_v1_ReportBundleResponse__Output>): grpc.ClientUnaryCall;
+  
   WatchBundle(argument: _meshid_v1_WatchBundleRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
   WatchBundle(argument: _meshid_v1_WatchBundleRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
   watchBundle(argument: _meshid_v1_WatchBundleRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
@@ -78,6 +89,8 @@ export interface NodeAgentServiceHandlers extends grpc.UntypedServiceImplementat
   
   RenewAgent: grpc.handleUnaryCall<_meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse>;
   
+  ReportBundle: grpc.handleUnaryCall<_meshid_v1_ReportBundleRequest__Output, _meshid_v1_ReportBundleResponse>;
+  
   WatchBundle: grpc.handleServerStreamingCall<_meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle>;
   
 }
@@ -88,5 +101,6 @@ export interface NodeAgentServiceDefinition extends grpc.ServiceDefinition {
   MintJWTSVID: MethodDefinition<_meshid_v1_JWTSVIDRequest, _meshid_v1_JWTSVID, _meshid_v1_JWTSVIDRequest__Output, _meshid_v1_JWTSVID__Output>
   MintWorkloadSVIDs: MethodDefinition<_meshid_v1_MintWorkloadSVIDsRequest, _meshid_v1_MintWorkloadSVIDsResponse, _meshid_v1_MintWorkloadSVIDsRequest__Output, _meshid_v1_MintWorkloadSVIDsResponse__Output>
   RenewAgent: MethodDefinition<_meshid_v1_RenewAgentRequest, _meshid_v1_AgentSVIDResponse, _meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse__Output>
+  ReportBundle: MethodDefinition<_meshid_v1_ReportBundleRequest, _meshid_v1_ReportBundleResponse, _meshid_v1_ReportBundleRequest__Output, _meshid_v1_ReportBundleResponse__Output>
   WatchBundle: MethodDefinition<_meshid_v1_WatchBundleRequest, _meshid_v1_TrustBundle, _meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle__Output>
 }

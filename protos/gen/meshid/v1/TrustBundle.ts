@@ -8,6 +8,7 @@ export interface TrustBundle {
   'jwks'?: (string);
   'sequence'?: (number | string | Long);
   'refresh_hint_seconds'?: (number | string | Long);
+  'active_root_id'?: (string);
 }
 
 export interface TrustBundle__Output {
@@ -16,4 +17,5 @@ export interface TrustBundle__Output {
   'jwks': (string);
   'sequence': (number);
   'refresh_hint_seconds': (number);
+  'active_root_id': (string);
 }

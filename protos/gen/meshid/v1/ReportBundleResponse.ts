@@ -1,0 +1,8 @@
+// Original file: protos/meshid/v1/agent.proto
+
+
+export interface ReportBundleResponse {
+}
+
+export interface ReportBundleResponse__Output {
+}
