@@ -402,6 +402,9 @@ function adminCall<Req, Res>(
 
 /** VM mode: a join-token agent with one registration entry (and so one socket) per workload uid. */
 async function vmFirstCertificates(ca: CaHost, Client: SdsClientConstructor, dir: string): Promise<FirstCertificates> {
+  if (process.getuid?.() !== 0) {
+    throw new Error('the VM part of this benchmark needs root: the agent gives every workload uid its own socket, owned by that uid');
+  }
   const proto = loadProto<AdminProto>('meshid/v1/admin.proto');
   const admin = new proto.meshid.v1.AdminService(`unix:${ca.info.adminSocket}`, grpc.credentials.createInsecure());
   const agentId = `spiffe://${TRUST_DOMAIN}/meshid/agent/vm/bench`;

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   const server = await startCaServer(config, log);
 
   const csrs: string[] = [];
-  for (let i = 0; i < CSR_POOL_SIZE; i++) csrs.push(await createCsrPem(generateKeyPair('ec-p256')));
+  for (let i = 0; i < CSR_POOL_SIZE; i++) csrs.push(createCsrPem(generateKeyPair('ec-p256')));
   const token = await jwt.mintServiceAccountToken({ namespace: 'bench', serviceAccount: 'workload', audiences: ['meshid'] });
 
   const rows: Measurement[] = rawCrypto();

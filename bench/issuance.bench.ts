@@ -47,7 +47,7 @@ async function setUp(): Promise<Context> {
     notAfter,
   });
   const csrs: string[] = [];
-  for (let i = 0; i < CSR_POOL_SIZE; i++) csrs.push(await createCsrPem({ ...generateKeyPair('ec-p256'), spiffeId: SPIFFE_ID }));
+  for (let i = 0; i < CSR_POOL_SIZE; i++) csrs.push(createCsrPem({ ...generateKeyPair('ec-p256'), spiffeId: SPIFFE_ID }));
   return {
     signing: { issuerCertDer: Buffer.from(interCert.rawData), issuerKey: inter.privateKey, notAfter: interCert.notAfter },
     csrs,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import {
+  bool,
   ConfigError,
   durationSeconds,
   list,
@@ -12,6 +13,7 @@ import {
   section,
   str,
 } from '../core/config-values.js';
+import { DEFAULT_ROOT_NAMESPACE } from '../core/policy/model.js';
 import { TrustDomain } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
 import { readUpstreamSettings, type UpstreamSettings } from '../plugins/upstream/settings.js';
@@ -41,6 +43,16 @@ export interface KubernetesAttestationConfig {
   trustedNodeAccounts: string[];
 }
 
+/** Authorization policies the CA distributes to node agents (WatchPolicies); at most one source. */
+export interface CaPolicyConfig {
+  /** AuthorizationPolicy YAML files and/or directories, watched for changes. */
+  paths: string[];
+  /** Watch the cluster's AuthorizationPolicy resources (kubernetes.kubeconfig, else in-cluster credentials). */
+  kubernetes: boolean;
+  /** Policies in this namespace apply to every workload. */
+  rootNamespace: string;
+}
+
 export interface CaServerConfig {
   trustDomain: TrustDomain;
   dataDir: string;
@@ -67,6 +79,7 @@ export interface CaServerConfig {
   kubernetes: KubernetesAttestationConfig;
   /** JWT-SVIDs: signing-key algorithm, token TTLs, and how long one signing key is used. */
   jwt: { keyAlgorithm: JwtAlgorithm; defaultTtlSeconds: number; maxTtlSeconds: number; keyLifetimeSeconds: number };
+  policies: CaPolicyConfig;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -83,6 +96,7 @@ export const CONFIG_DEFAULTS = {
   joinToken: { defaultTtl: '10m', maxTtl: '7d' },
   kubernetes: { mode: 'disabled', audiences: ['meshid'] },
   jwt: { keyAlgorithm: 'ES256', defaultTtl: '5m', maxTtl: '1h', keyLifetime: '24h' },
+  policies: { paths: [], kubernetes: false, rootNamespace: DEFAULT_ROOT_NAMESPACE },
 } as const;
 
 /**
@@ -116,7 +130,7 @@ export function loadCaServerConfig(options: {
 const ENV_PREFIX = 'MESHID_';
 const TOP_LEVEL_KEYS = [
   'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
-  'kubernetes', 'jwt',
+  'kubernetes', 'jwt', 'policies',
 ];
 
 /**
@@ -188,7 +202,24 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
     },
     kubernetes: readKubernetes(section('kubernetes', raw.kubernetes)),
     jwt: readJwt(section('jwt', raw.jwt)),
+    policies: readPolicies(section('policies', raw.policies)),
   };
+}
+
+function readPolicies(p: Record<string, unknown>): CaPolicyConfig {
+  rejectUnknownKeys('policies', p, ['paths', 'kubernetes', 'rootNamespace']);
+  const d = CONFIG_DEFAULTS.policies;
+  const paths = list('policies.paths', p.paths ?? d.paths).map((file) => path.resolve(file));
+  const kubernetes = bool('policies.kubernetes', p.kubernetes ?? d.kubernetes);
+  if (kubernetes && paths.length > 0) {
+    // Two sources would overwrite each other's set; one source of truth per CA.
+    throw new ConfigError('policies.kubernetes', 'set either policies.paths or policies.kubernetes, not both');
+  }
+  const rootNamespace = str('policies.rootNamespace', p.rootNamespace ?? d.rootNamespace);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(rootNamespace)) {
+    throw new ConfigError('policies.rootNamespace', `expected a Kubernetes namespace name (lower-case DNS label), got "${rootNamespace}"`);
+  }
+  return { paths, kubernetes, rootNamespace };
 }
 
 function readJwt(j: Record<string, unknown>): CaServerConfig['jwt'] {

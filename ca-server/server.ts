@@ -31,6 +31,7 @@ import { SqliteDataStore } from './datastore/sqlite.js';
 import { JwtSvidIssuer } from './issuance/jwt-svid-issuer.js';
 import { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
 import { CaMetrics } from './metrics.js';
+import { startPolicyDistribution, type PolicyDistribution } from './policy-distribution.js';
 import { ServingIdentity } from './serving-identity.js';
 
 export interface CaServer {
@@ -46,6 +47,8 @@ export interface CaServer {
   /** Root rotation (meshid ca rotate) and the agents' bundle acknowledgements it waits for. */
   readonly rootRotation: RootRotation;
   readonly store: DataStore;
+  /** Authorization policies streamed to node agents (WatchPolicies). */
+  readonly policies: PolicyDistribution;
   bundle(): TrustBundle;
   /** Graceful: stops accepting, lets in-flight calls finish, removes the admin socket. */
   close(): Promise<void>;
@@ -172,6 +175,8 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
 
+  const policies = await startPolicyDistribution(config.policies, { kubeconfig: config.kubernetes.kubeconfig, log, registry: metrics.registry });
+
   // Public TLS listener: Istio CA API + meshid node-agent API.
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
@@ -197,6 +202,8 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
         return () => bundleListeners.delete(listener);
       },
       acknowledgeBundle: (agentId, sequence) => acks.acknowledge(agentId, sequence),
+      policies: () => policies.current(),
+      onPoliciesChange: (listener) => policies.onChange(listener),
       onShutdown: (listener) => {
         if (shuttingDown) listener();
         shutdownListeners.add(listener);
@@ -252,11 +259,13 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     jwtKeys,
     rootRotation,
     store,
+    policies,
     bundle: () => bundle,
     async close() {
       ready = false;
       unsubscribeAuthorities();
       unsubscribeJwtKeys();
+      policies.close();
       serving.close();
       const stopped = Promise.all([shutdown(grpcServer), shutdown(adminServer)]);
       shuttingDown = true;

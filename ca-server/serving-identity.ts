@@ -27,7 +27,7 @@ export class ServingIdentity {
 
   async refresh(): Promise<void> {
     const { privateKey, publicKey } = generateKeyPair();
-    const csrPem = await createCsrPem({ privateKey, publicKey, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
+    const csrPem = createCsrPem({ privateKey, publicKey, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
     const svid = this.options.issuer.issue({ csrPem, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
     this.tls.setIdentity(svid.chainDer.map(derToPem).join(''), privateKeyToPem(privateKey));
     this.tls.setTrustAnchors(this.options.rootBundlePem());

@@ -2,7 +2,7 @@ import { createLogger } from '../core/log.js';
 import { startNodeAgent } from '../node-agent/agent.js';
 import { loadNodeAgentConfig } from '../node-agent/config.js';
 import { flag, option, type Args } from './args.js';
-import { configFlags, runUntilSignal } from './server-command.js';
+import { configFlags, runUntilSignal } from './process.js';
 
 export const AGENT_USAGE = `Usage: meshid agent run [--config FILE] [--join-token TOKEN] [--KEY=VALUE ...]
 

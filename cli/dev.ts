@@ -12,7 +12,8 @@ import type { ProtoGrpcType } from '../protos/gen/admin.js';
 import { loadProto } from '../protos/load.js';
 import type { Args } from './args.js';
 import { call } from './grpc-client.js';
-import { runUntilSignal, startFromArgs } from './server-command.js';
+import { runUntilSignal } from './process.js';
+import { startFromArgs } from './server-command.js';
 
 const DEV_DIR = './.meshid';
 const DEV_DEFAULTS = {

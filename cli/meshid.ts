@@ -3,7 +3,6 @@ import { status } from '@grpc/grpc-js';
 import { ConfigError } from '../core/config-values.js';
 import { MeshidError } from '../core/errors.js';
 import { runAdminCommand } from './admin-commands.js';
-import { runAgent } from './agent-command.js';
 import { runCaCommand } from './ca-command.js';
 import { parseArgs, UsageError } from './args.js';
 import { describeGrpcError, isGrpcStatus } from './grpc-client.js';
@@ -29,6 +28,11 @@ Usage:
                                            then drop the old root (unsafe steps are refused unless --force)
   meshid svid request --join-token TOKEN [--server HOST:PORT] [--bundle FILE] [--out DIR]
                                            attest with a join token and write svid.pem, key.pem, bundle.pem
+  meshid policy lint FILE|DIR ...          validate AuthorizationPolicy YAML (exit 0 valid, 2 invalid)
+  meshid policy check --policies FILE|DIR --to WORKLOAD [--from SPIFFE_ID] [--method GET] [--path /x]
+                      [--header NAME=VALUE ...]
+                                           decide one request offline and name the deciding policy and rule
+                                           (exit 0 allowed, 3 denied); see meshid policy check --help
 
 Admin commands talk to the CA's admin socket: --socket PATH, or MESHID_ADMIN_SOCKET
 (default ./.meshid/ca/admin.sock). Add --json for machine-readable output.`;
@@ -52,12 +56,14 @@ async function main(argv: string[]): Promise<number> {
       await runSvidRequest(args);
       return 0;
     case 'agent':
-      if (verb === 'run') return runAgent(args);
+      if (verb === 'run') return (await import('./agent-command.js')).runAgent(args);
       await runAdminCommand(noun, verb, args);
       return 0;
     case 'ca':
       await runCaCommand(verb, args);
       return 0;
+    case 'policy':
+      return (await import('./policy-command.js')).runPolicyCommand(verb, args);
     case 'token':
     case 'entry':
     case 'bundle':

@@ -31,7 +31,7 @@ export async function runSvidRequest(args: Args): Promise<void> {
   });
   try {
     const keys = generateKeyPair();
-    const res = await call(client, client.AttestAgent, { join_token: joinToken, csr: await createCsrPem(keys) });
+    const res = await call(client, client.AttestAgent, { join_token: joinToken, csr: createCsrPem(keys) });
     await mkdir(out, { recursive: true, mode: 0o700 });
     await writePrivateKeyFile(path.join(out, 'key.pem'), keys.privateKey);
     await writeFile(path.join(out, 'svid.pem'), res.svid!.cert_chain.map((der) => derToPem(der)).join(''));

@@ -45,6 +45,8 @@ interface AgentIdentityEvents {
 export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
   private svid: AgentSvid | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** When `retryTimer` fires (epoch ms). */
+  private dueAt = 0;
   /** The CA refused the last attempt (not merely unreachable): Kubernetes agents then attest afresh. */
   private refused = false;
   private closed = false;
@@ -103,7 +105,9 @@ export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
    */
   renewWithin(windowMs: number): void {
     if (!this.svid) return; // still attesting: the SVID it gets will come from the new root
-    this.schedule((this.options.random ?? Math.random)() * windowMs);
+    const delay = (this.options.random ?? Math.random)() * windowMs;
+    if (this.retryTimer && this.dueAt <= Date.now() + delay) return; // renews sooner anyway
+    this.schedule(delay);
   }
 
   close(): void {
@@ -114,7 +118,7 @@ export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
   /** Attests (first time, or Kubernetes after a refusal/expiry) or renews, and puts the new SVID to use. */
   private async obtain(): Promise<void> {
     const { privateKey, publicKey } = generateKeyPair();
-    const csr = await createCsrPem({ privateKey, publicKey });
+    const csr = createCsrPem({ privateKey, publicKey });
     const attest = !this.svid || (this.options.mode === 'k8s' && (this.refused || this.secondsLeft() === 0));
     const res = attest ? await this.options.ca.attestAgent(await this.credential(csr)) : await this.options.ca.renewAgent(csr);
     await this.accept(res, privateKey, new Date());
@@ -158,6 +162,7 @@ export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
 
   private schedule(ms: number): void {
     clearTimeout(this.retryTimer);
+    this.dueAt = Date.now() + ms;
     if (this.closed) return;
     this.retryTimer = timer(ms, () => {
       this.obtain().catch((err: unknown) => this.failed(err));

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../core/config-values.js';
 import { startOpsServer, type OpsServer } from '../core/ops-server.js';
+import { watchPolicyFiles, type PolicyFileSource } from '../core/policy/file-source.js';
+import { PolicyStore } from '../core/policy/store.js';
 import { SpiffeId } from '../core/spiffeid.js';
 import { AgentIdentity } from './agent-identity.js';
 import { AgentIdentitySource } from './agent-identity-source.js';
@@ -10,9 +12,11 @@ import { BUNDLE_PEM_FILE, BundleWatcher } from './bundle-watcher.js';
 import { CaClient } from './ca-client.js';
 import type { NodeAgentConfig } from './config.js';
 import { AgentEntries } from './entries.js';
+import { startExtAuthzServer, type ExtAuthzServer } from './ext-authz/server.js';
 import type { IdentitySource } from './identity-source.js';
 import { JwtSvidCache } from './jwt-svid-cache.js';
 import { AgentMetrics } from './metrics.js';
+import { PolicyWatcher } from './policy-watcher.js';
 import { startWorkloadEndpoints, type WorkloadEndpoints } from './sockets/workload-endpoints.js';
 import { SvidCache } from './svid-cache.js';
 
@@ -27,6 +31,12 @@ export interface NodeAgent {
   readonly metrics: AgentMetrics;
   /** The SDS + Workload API sockets; undefined when started with `sockets: false`. */
   readonly endpoints: WorkloadEndpoints | undefined;
+  /** The authorization policies the ext_authz socket enforces (authz.policyPaths, else the CA's stream). */
+  readonly policies: PolicyStore;
+  /** Follows the CA's policy stream; undefined when authz is disabled or authz.policyPaths is set. */
+  readonly policyWatcher: PolicyWatcher | undefined;
+  /** The ext_authz socket; undefined when authz is disabled. */
+  readonly authz: ExtAuthzServer | undefined;
   /** Bound port of /metrics /healthz /readyz (useful with port 0). */
   readonly opsPort: number;
   /** null when ready, else why not (the /readyz answer). */
@@ -67,7 +77,9 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     ca,
     rotation: config.rotation,
     backoff: config.backoff,
-    onBundle: (bundle) => bundles.apply(bundle),
+    onBundle: async (bundle) => {
+      await bundles.apply(bundle);
+    },
     log,
   });
   const svids = new SvidCache({
@@ -102,6 +114,22 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
   if (agentId) await bundles.restore(SpiffeId.parse(agentId).trustDomain);
   bundles.start();
 
+  // One source of policies: local files when configured (the CA's set is then ignored), else the CA's stream.
+  // A union would need rules for a name defined twice and for one source failing while the other does not.
+  const policies = new PolicyStore({ rootNamespace: config.authz.rootNamespace });
+  let policyFiles: PolicyFileSource | undefined;
+  let policyWatcher: PolicyWatcher | undefined;
+  if (config.authz.enabled && config.authz.policyPaths.length > 0) {
+    policyFiles = watchPolicyFiles({ paths: config.authz.policyPaths, store: policies, log });
+    await policyFiles.initial.catch(() => undefined); // logged by the source; every request is denied until a good set loads
+  } else if (config.authz.enabled) {
+    policyWatcher = new PolicyWatcher({ ca, store: policies, persistDir: vm ? config.dataDir : undefined, backoff: config.backoff, log });
+    policyWatcher.on('applied', () => metrics.policyUpdates.inc({ result: 'applied' }));
+    policyWatcher.on('rejected', () => metrics.policyUpdates.inc({ result: 'rejected' }));
+    await policyWatcher.restore();
+    policyWatcher.start();
+  }
+
   const entries = vm ? new AgentEntries({ ca, pollIntervalMs: config.entries.pollIntervalMs, log }) : undefined;
   entries?.start();
   const source = new AgentIdentitySource({
@@ -121,6 +149,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     return null;
   };
   let endpoints: WorkloadEndpoints | undefined;
+  let authz: ExtAuthzServer | undefined;
   let ops: OpsServer | undefined;
   try {
     if (options.sockets !== false) {
@@ -133,9 +162,22 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
         await follow();
       }
     }
+    if (config.authz.enabled) {
+      authz = await startExtAuthzServer({
+        socketPath: config.authz.socket,
+        socketMode: config.authz.socketMode,
+        store: policies,
+        log,
+        registry: metrics.registry,
+        ...(config.authz.defaultWorkload ? { defaultWorkload: { spiffeId: config.authz.defaultWorkload, labels: {} } } : {}),
+      });
+    }
     ops = await startOpsServer({ ...config.listen.ops, registry: metrics.registry, readiness: notReady });
   } catch (err) {
+    await authz?.close();
     await endpoints?.close();
+    policyFiles?.close();
+    policyWatcher?.close();
     entries?.close();
     bundles.close();
     svids.close();
@@ -155,11 +197,17 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     entries,
     metrics,
     endpoints,
+    policies,
+    policyWatcher,
+    authz,
     opsPort: opsServer.port,
     notReady,
     async close() {
+      await authz?.close();
       await endpoints?.close();
       await opsServer.close();
+      policyFiles?.close();
+      policyWatcher?.close();
       entries?.close();
       bundles.close();
       svids.close();

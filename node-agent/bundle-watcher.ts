@@ -88,12 +88,15 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     if (this.options.ca.hasIdentity()) this.open();
   }
 
-  /** Takes a bundle from any source (stream, AttestAgent/RenewAgent responses); ignores stale or unchanged ones. */
-  async apply(message: TrustBundle__Output): Promise<void> {
+  /**
+   * Takes a bundle from any source (stream, AttestAgent/RenewAgent responses); ignores stale or unchanged ones.
+   * Resolves true when this bundle is the one in effect, false when it was ignored as older than the current.
+   */
+  async apply(message: TrustBundle__Output): Promise<boolean> {
     const next = bundleMaterial(message);
     const prev = this.bundle;
     const sameDomain = prev?.trustDomainId === next.trustDomainId;
-    if (prev && sameDomain && next.sequence < prev.sequence) return;
+    if (prev && sameDomain && next.sequence < prev.sequence) return false;
     if (!prev || !sameDomain || next.jwks !== prev.jwks || next.rootsPem !== prev.rootsPem) {
       this.bundle = next;
       this.options.ca.setTrustAnchors(next.rootsPem);
@@ -102,6 +105,7 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
       if (this.options.persistDir) await this.persist(next);
     }
     this.followSigningRoot(message.active_root_id);
+    return true;
   }
 
   close(): void {
@@ -130,7 +134,7 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
       if (this.backoff.failures > 0) this.options.log.info('trust bundle stream from the CA restored');
       this.backoff.reset();
       this.apply(message).then(
-        () => this.acknowledge(message.sequence),
+        (inEffect) => inEffect && this.acknowledge(message.sequence),
         (err: unknown) => this.options.log.error({ err }, 'applying a trust bundle from the CA failed'),
       );
     });

@@ -10,6 +10,7 @@ import type { JWTSVIDRequest } from '../protos/gen/meshid/v1/JWTSVIDRequest.js';
 import type { ListAgentEntriesResponse__Output } from '../protos/gen/meshid/v1/ListAgentEntriesResponse.js';
 import type { MintWorkloadSVIDsResponse__Output } from '../protos/gen/meshid/v1/MintWorkloadSVIDsResponse.js';
 import type { NodeAgentServiceClient } from '../protos/gen/meshid/v1/NodeAgentService.js';
+import type { PolicySet__Output } from '../protos/gen/meshid/v1/PolicySet.js';
 import type { ReportBundleResponse__Output } from '../protos/gen/meshid/v1/ReportBundleResponse.js';
 import type { TrustBundle__Output } from '../protos/gen/meshid/v1/TrustBundle.js';
 import type { WorkloadSVIDRequest } from '../protos/gen/meshid/v1/WorkloadSVIDRequest.js';
@@ -137,6 +138,15 @@ export class CaClient {
     const channel = this.mtls();
     const done = channel.begin();
     const stream = channel.client.WatchBundle({});
+    stream.on('status', done);
+    return stream;
+  }
+
+  /** The CA's authorization policy stream (current set once the CA has one, then every change); no deadline. */
+  watchPolicies(): grpc.ClientReadableStream<PolicySet__Output> {
+    const channel = this.mtls();
+    const done = channel.begin();
+    const stream = channel.client.WatchPolicies({});
     stream.on('status', done);
     return stream;
   }

@@ -5,6 +5,7 @@ import {
   bool,
   ConfigError,
   durationSeconds,
+  list,
   listenAddress,
   mergeLayers,
   oneOf,
@@ -12,6 +13,8 @@ import {
   section,
   str,
 } from '../core/config-values.js';
+import { DEFAULT_ROOT_NAMESPACE } from '../core/policy/model.js';
+import { SpiffeId } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
 
 export type AgentMode = 'vm' | 'k8s';
@@ -42,6 +45,22 @@ export interface NodeAgentConfig {
   workload: { keyAlgorithm: KeyAlgorithm; svidTtlSeconds: number };
   entries: { pollIntervalMs: number };
   listen: { ops: { host: string; port: number } };
+  /** Envoy ext_authz (envoy.service.auth.v3.Authorization/Check) on a Unix socket. */
+  authz: {
+    enabled: boolean;
+    socket: string;
+    /** File mode of the socket: 0600, or e.g. 0660 when Envoy runs as another user in the agent's group. */
+    socketMode: number;
+    /**
+     * Local AuthorizationPolicy YAML files / directories. When set they are the agent's policies (watched)
+     * and the CA's policy stream is not followed; when empty the agent enforces the set the CA sends.
+     */
+    policyPaths: string[];
+    /** Root namespace for policyPaths; the CA's set names its own. */
+    rootNamespace: string;
+    /** SPIFFE ID of the workload protected when Envoy names none; empty = such requests are denied. */
+    defaultWorkload: string;
+  };
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -59,6 +78,7 @@ export const AGENT_CONFIG_DEFAULTS = {
   workload: { keyAlgorithm: 'ec-p256', svidTtl: 0 },
   entries: { pollInterval: '30s' },
   listen: { ops: '127.0.0.1:15020' },
+  authz: { enabled: true, socketName: 'authz.sock', socketMode: '0600', policyPaths: [], rootNamespace: DEFAULT_ROOT_NAMESPACE, defaultWorkload: '' },
 } as const;
 
 /**
@@ -86,7 +106,7 @@ export function loadNodeAgentConfig(options: {
 export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConfig {
   rejectUnknownKeys('', raw, [
     'mode', 'logLevel', 'server', 'insecureBootstrap', 'dataDir', 'socketDir', 'joinToken', 'joinTokenFile',
-    'kubernetes', 'rotation', 'backoff', 'cache', 'workload', 'entries', 'listen',
+    'kubernetes', 'rotation', 'backoff', 'cache', 'workload', 'entries', 'listen', 'authz',
   ]);
   const d = AGENT_CONFIG_DEFAULTS;
   if (raw.insecureBootstrap !== undefined && bool('insecureBootstrap', raw.insecureBootstrap)) {
@@ -131,6 +151,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
   rejectUnknownKeys('entries', entries, ['pollInterval']);
   const listen = section('listen', raw.listen);
   rejectUnknownKeys('listen', listen, ['ops']);
+  const socketDir = path.resolve(str('socketDir', raw.socketDir ?? d.socketDir));
 
   const config: NodeAgentConfig = {
     mode,
@@ -142,7 +163,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
       callTimeoutMs: positiveMs('server.callTimeout', server.callTimeout ?? d.server.callTimeout),
     },
     dataDir,
-    socketDir: path.resolve(str('socketDir', raw.socketDir ?? d.socketDir)),
+    socketDir,
     joinToken: readJoinToken(raw),
     kubernetes: { tokenFile: path.resolve(str('kubernetes.tokenFile', kubernetes.tokenFile ?? d.kubernetes.tokenFile)) },
     rotation: { fraction, jitter },
@@ -154,11 +175,49 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     },
     entries: { pollIntervalMs: positiveMs('entries.pollInterval', entries.pollInterval ?? d.entries.pollInterval) },
     listen: { ops: listenAddress('listen.ops', listen.ops ?? d.listen.ops) },
+    authz: readAuthz(section('authz', raw.authz), socketDir),
   };
   if (mode === 'k8s' && config.joinToken) {
     throw new ConfigError('joinToken', 'join tokens are for mode vm; in mode k8s the agent attests with kubernetes.tokenFile');
   }
   return config;
+}
+
+function readAuthz(a: Record<string, unknown>, socketDir: string): NodeAgentConfig['authz'] {
+  rejectUnknownKeys('authz', a, ['enabled', 'socket', 'socketMode', 'policyPaths', 'rootNamespace', 'defaultWorkload']);
+  const d = AGENT_CONFIG_DEFAULTS.authz;
+  const rootNamespace = str('authz.rootNamespace', a.rootNamespace ?? d.rootNamespace);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(rootNamespace)) {
+    throw new ConfigError('authz.rootNamespace', `expected a Kubernetes namespace name (lower-case DNS label), got "${rootNamespace}"`);
+  }
+  const defaultWorkload = str('authz.defaultWorkload', a.defaultWorkload ?? d.defaultWorkload);
+  if (defaultWorkload) {
+    try {
+      SpiffeId.parse(defaultWorkload);
+    } catch (err) {
+      throw new ConfigError('authz.defaultWorkload', `expected the SPIFFE ID of the protected workload: ${(err as Error).message}`);
+    }
+  }
+  return {
+    enabled: bool('authz.enabled', a.enabled ?? d.enabled),
+    socket: path.resolve(str('authz.socket', a.socket ?? path.join(socketDir, d.socketName))),
+    socketMode: socketMode('authz.socketMode', a.socketMode ?? d.socketMode),
+    policyPaths: list('authz.policyPaths', a.policyPaths ?? d.policyPaths).map((p) => path.resolve(p)),
+    rootNamespace,
+    defaultWorkload,
+  };
+}
+
+/** "0600" / "0660": read and write for the owner, never execute bits. A string, so YAML cannot read it as decimal. */
+function socketMode(key: string, value: unknown): number {
+  if (typeof value !== 'string' || !/^0?[0-7]{3}$/.test(value)) {
+    throw new ConfigError(key, `expected an octal file mode in quotes, e.g. "0600" or "0660", got ${JSON.stringify(value) ?? 'nothing'}`);
+  }
+  const mode = parseInt(value, 8);
+  if ((mode & 0o600) !== 0o600 || (mode & 0o111) !== 0) {
+    throw new ConfigError(key, `must let the agent read and write the socket and set no execute bits, e.g. "0600" or "0660", got "${value}"`);
+  }
+  return mode;
 }
 
 /** The join token from `joinToken` or the first line of `joinTokenFile` (not both). */

@@ -37,7 +37,7 @@ export class KeyPool {
 
   private async prepare(): Promise<PreparedKey> {
     const pair = generateKeyPair(this.algorithm);
-    return { privateKey: pair.privateKey, csr: await createCsrPem(pair) };
+    return { privateKey: pair.privateKey, csr: createCsrPem(pair) };
   }
 
   private refill(): void {

@@ -35,6 +35,13 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly policyUpdates = new Counter({
+    name: 'meshid_agent_policy_updates_total',
+    help: 'Authorization policy sets from the CA, by result (applied, rejected: invalid here, the last good set stays).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: AgentMetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'meshid_agent_' });
     new Gauge({

@@ -38,6 +38,8 @@ interface Slot {
   material: X509SvidMaterial | undefined;
   pending: Promise<X509SvidMaterial> | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (epoch ms). */
+  dueAt: number;
   readonly watchers: Set<Listener>;
   lastUsed: number;
   readonly backoff: Backoff;
@@ -120,8 +122,9 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
     const random = this.options.random ?? Math.random;
     for (const slot of this.slots.values()) {
       if (!slot.material && !slot.pending) continue; // nothing held: a refused identity keeps its own retries
-      clearTimeout(slot.timer);
-      slot.timer = timer(random() * windowMs, () => this.reissue(slot));
+      const delay = random() * windowMs;
+      if (slot.timer && slot.dueAt <= Date.now() + delay) continue; // renews sooner anyway
+      this.later(slot, delay, () => this.reissue(slot));
     }
   }
 
@@ -155,6 +158,7 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
         material: undefined,
         pending: undefined,
         timer: undefined,
+        dueAt: 0,
         watchers: new Set(),
         lastUsed: now,
         backoff: new Backoff(this.options.backoff, this.options.random),
@@ -221,7 +225,7 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
     slot.backoff.reset();
     if (this.closed || this.slots.get(slot.identity.key) !== slot) return;
     const delay = renewalDelayMs({ issuedAt: new Date(), notAfter: svid.notAfter }, this.options.rotation, Date.now(), this.options.random);
-    slot.timer = timer(delay, () => this.renew(slot));
+    this.later(slot, delay, () => this.renew(slot));
     for (const watcher of slot.watchers) watcher(svid);
     this.emit(renewal ? 'rotated' : 'issued', slot.identity.key, svid);
   }
@@ -241,8 +245,14 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
       { key: slot.identity.key, code: error.code, error: error.message, expiresAt: slot.material?.notAfter, retryInSeconds: Math.round(retryInMs / 100) / 10 },
       'workload SVID renewal failed; serving the cached SVID until it expires',
     );
-    slot.timer = timer(retryInMs, () => this.renew(slot));
+    this.later(slot, retryInMs, () => this.renew(slot));
     this.emit('rotation-failed', slot.identity.key, error, retryInMs);
+  }
+
+  private later(slot: Slot, delayMs: number, run: () => void): void {
+    clearTimeout(slot.timer);
+    slot.dueAt = Date.now() + delayMs;
+    slot.timer = timer(delayMs, run);
   }
 
   private reissue(slot: Slot): void {

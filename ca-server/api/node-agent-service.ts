@@ -4,8 +4,8 @@ import { invalidArgument, MeshidError } from '../../core/errors.js';
 import { resultLabel, toServiceError } from '../../core/grpc-errors.js';
 import { SpiffeId } from '../../core/spiffeid.js';
 import type { NodeAgentServiceHandlers } from '../../protos/gen/meshid/v1/NodeAgentService.js';
+import type { PolicySet } from '../../protos/gen/meshid/v1/PolicySet.js';
 import type { TrustBundle } from '../../protos/gen/meshid/v1/TrustBundle.js';
-import type { WatchBundleRequest__Output } from '../../protos/gen/meshid/v1/WatchBundleRequest.js';
 import type { X509SVID } from '../../protos/gen/meshid/v1/X509SVID.js';
 import type { AttestedIdentity } from '../attestation/attestor.js';
 import type { CallerAttestation } from '../attestation/caller.js';
@@ -27,13 +27,16 @@ export interface NodeAgentServiceDeps {
   onBundleChange: (listener: () => void) => () => void;
   /** Records that an agent applied the bundle with this sequence; false for one this server did not publish. */
   acknowledgeBundle: (agentId: string, sequence: number) => boolean;
+  /** Current authorization policy set (undefined until the CA has one), and a subscription to changes. */
+  policies: () => PolicySet | undefined;
+  onPoliciesChange: (listener: () => void) => () => void;
   /** Runs `listener` when the server shuts down (at once if it already does); returns unsubscribe. */
   onShutdown: (listener: () => void) => () => void;
   metrics: CaMetrics;
   log: Logger;
 }
 
-const SHUTTING_DOWN = new MeshidError('UNAVAILABLE', 'the CA server is shutting down; reconnect to keep receiving bundle updates');
+const shuttingDown = (what: string) => new MeshidError('UNAVAILABLE', `the CA server is shutting down; reconnect to keep receiving ${what}`);
 
 /** Upper bound on one MintWorkloadSVIDs batch: keeps a single call from monopolising the signer. */
 const MAX_BATCH = 100;
@@ -61,6 +64,35 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
     });
     metrics.csrs.inc({ api: 'agent', result: 'issued' });
     return { svid: svidMessage(svid), bundle: deps.bundle() };
+  }
+
+  /**
+   * A server stream for an authenticated agent: the current message at once (once there is one), then one
+   * per change. It never ends by itself: it is ended on shutdown, or the server waits out its grace period.
+   */
+  function watch<Message>(method: string, what: string, current: () => Message | undefined, onChange: (listener: () => void) => () => void) {
+    return (call: ServerWritableStream<unknown, Message>) => {
+      attestation.attestAgent(callerCredentials(call)).then(
+        () => {
+          if (call.cancelled) return;
+          const send = () => {
+            const message = current();
+            if (message !== undefined) call.write(message);
+          };
+          const unsubscribe = onChange(send);
+          send();
+          const unwatchShutdown = deps.onShutdown(() => call.emit('error', toServiceError(shuttingDown(what), log, method)));
+          const stop = () => {
+            unsubscribe();
+            unwatchShutdown();
+          };
+          call.on('cancelled', stop);
+          call.on('close', stop);
+        },
+        // emit('error') makes grpc-js send the status; destroy() would drop it and leave the call hanging.
+        (err: unknown) => call.emit('error', toServiceError(err, log, method)),
+      );
+    };
   }
 
   function countFailure(err: unknown): never {
@@ -162,26 +194,8 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
       return {};
     }),
 
-    WatchBundle: (call: ServerWritableStream<WatchBundleRequest__Output, TrustBundle>) => {
-      attestation.attestAgent(callerCredentials(call)).then(
-        () => {
-          if (call.cancelled) return;
-          const send = () => call.write(deps.bundle());
-          const unsubscribe = deps.onBundleChange(send);
-          send();
-          // The stream never ends by itself: end it on shutdown, or the server waits out its whole grace period.
-          const unwatchShutdown = deps.onShutdown(() => call.emit('error', toServiceError(SHUTTING_DOWN, log, 'WatchBundle')));
-          const stop = () => {
-            unsubscribe();
-            unwatchShutdown();
-          };
-          call.on('cancelled', stop);
-          call.on('close', stop);
-        },
-        // emit('error') makes grpc-js send the status; destroy() would drop it and leave the call hanging.
-        (err: unknown) => call.emit('error', toServiceError(err, log, 'WatchBundle')),
-      );
-    },
+    WatchBundle: watch('WatchBundle', 'bundle updates', () => deps.bundle(), deps.onBundleChange),
+    WatchPolicies: watch('WatchPolicies', 'policy updates', deps.policies, deps.onPoliciesChange),
   };
 }
 

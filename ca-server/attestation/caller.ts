@@ -1,4 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { MeshidError, permissionDenied, unauthenticated } from '../../core/errors.js';
 import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
 import type { AgentRecord, DataStore } from '../datastore/datastore.js';
@@ -26,12 +26,16 @@ export interface CallerAttestationDeps {
 }
 
 const K8S_NODE_SELECTOR = 'k8s:node-name:';
+/** Bound on remembered client certificates (oldest dropped first). */
+const VERIFIED_PEERS_MAX = 4096;
 
 /**
  * Decides who a caller is, for every API. Identities come only from verified credentials: a service-account
  * token, a join token, or an SVID this CA issued. Nothing a CSR says is trusted.
  */
 export class CallerAttestation {
+  private readonly verifiedPeers = new Map<string, { id: SpiffeId; issuers: readonly X509Certificate[]; validUntilMs: number }>();
+
   constructor(private readonly deps: CallerAttestationDeps) {}
 
   /** Istio CA API: a workload by its service-account token, or by its current SVID (renewal). */
@@ -129,9 +133,19 @@ export class CallerAttestation {
   }
 
   private peerSvid(der: Buffer | undefined): SpiffeId {
-    const id = attestPeerSvid(der, this.deps.issuers(), new Date());
+    const issuers = this.deps.issuers();
+    const now = Date.now();
+    // An agent presents the same certificate on every call of its connection: verify it once per issuer set.
+    const key = der && der.length > 0 ? createHash('sha256').update(der).digest('base64') : undefined;
+    const known = key ? this.verifiedPeers.get(key) : undefined;
+    if (known && known.issuers === issuers && known.validUntilMs > now) return known.id;
+    const id = attestPeerSvid(der, issuers, new Date(now));
     if (!id.memberOf(this.deps.trustDomain)) {
       throw unauthenticated(`client SVID ${id} is not in trust domain ${this.deps.trustDomain.name}`, 'foreign_trust_domain');
+    }
+    if (key) {
+      if (this.verifiedPeers.size >= VERIFIED_PEERS_MAX) this.verifiedPeers.delete(this.verifiedPeers.keys().next().value!);
+      this.verifiedPeers.set(key, { id, issuers, validUntilMs: Date.parse(new X509Certificate(der!).validTo) });
     }
     return id;
   }

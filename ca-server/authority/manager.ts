@@ -292,7 +292,7 @@ export class AuthorityManager {
         throw rotationRefused(
           `SVIDs signed under the old root ${old.map((r) => r.record.id).join(', ')} may be valid until ${safeAt.toISOString()} ` +
             `(its signing CA stopped signing, plus svid.maxTtl ${this.maxSvidTtlMs / 1000}s); retire after that, ` +
-            'or force it and those SVIDs fail verification at once',
+            'or pass --force (those SVIDs then fail verification at once)',
           'root_in_use',
         );
       }

@@ -26,9 +26,12 @@ export class PolicyStore {
     return this.set;
   }
 
-  /** Compiles and swaps in `policies`; throws PolicyValidationError (duplicates) and keeps the old set. */
-  replace(policies: readonly AuthorizationPolicy[], source: string): PolicyUpdate {
-    this.set = new PolicySet(policies, this.options);
+  /**
+   * Compiles and swaps in `policies`; throws PolicyValidationError (duplicates) and keeps the old set.
+   * `options` override the store's for this set (the CA's stream names its own root namespace).
+   */
+  replace(policies: readonly AuthorizationPolicy[], source: string, options: PolicySetOptions = this.options): PolicyUpdate {
+    this.set = new PolicySet(policies, options);
     const update = { version: ++this.version, policies: policies.length, source };
     for (const listener of this.listeners) listener(update);
     return update;

@@ -39,7 +39,7 @@ describe('parseCsr accepts well-formed leaf requests', () => {
   for (const alg of ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as KeyAlgorithm[]) {
     it(`${alg} CSR from createCsrPem`, async () => {
       const keys = generateKeyPair(alg);
-      const pem = await createCsrPem({ ...keys, spiffeId: ID, dnsNames: ['web.default.svc'] });
+      const pem = createCsrPem({ ...keys, spiffeId: ID, dnsNames: ['web.default.svc'] });
       const csr = parseCsr(pem);
       expect(csr.keyAlgorithm).toBe(alg);
       expect(csr.spkiDer.equals(keys.publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);

@@ -9,7 +9,6 @@ import {
   DerError,
   DerReader,
   encodeBitString,
-  encodeBoolean,
   encodeOctetString,
   encodeOid,
   encodeSequence,
@@ -19,7 +18,8 @@ import {
   TAG,
   whole,
 } from './der.js';
-import { keyAlgorithmOf, signatureDigest, subjectKeyIdentifier, type KeyAlgorithm } from './keys.js';
+import { extensionDer as extension, signatureAlgorithmDer, subjectAltNamesDer } from './encode.js';
+import { keyAlgorithmOf, signatureDigest, subjectKeyIdentifier } from './keys.js';
 import { KEY_USAGE_BIT, OID, type KeyUsageName } from './oids.js';
 import { x509 } from './peculiar.js';
 
@@ -63,13 +63,6 @@ export function leafKeyUsages(keyType: 'ec' | 'rsa'): KeyUsageName[] {
   return keyType === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature', 'keyAgreement'];
 }
 
-/** AlgorithmIdentifier of the signature an issuer key makes (digest as keys.ts signatureDigest picks it). */
-function signatureAlgorithmDer(alg: KeyAlgorithm): Buffer {
-  if (alg === 'ec-p256') return encodeSequence(encodeOid(OID.ecdsaWithSha256));
-  if (alg === 'ec-p384') return encodeSequence(encodeOid(OID.ecdsaWithSha384));
-  return encodeSequence(encodeOid(OID.sha256WithRsa), encodeTlv(TAG.NULL));
-}
-
 const VERSION_V3 = encodeTlv(contextTag(0, true), encodeTlv(TAG.INTEGER, Uint8Array.of(2)));
 const EMPTY_NAME = encodeSequence();
 const SKI_OID = encodeOid(OID.subjectKeyIdentifier);
@@ -80,8 +73,6 @@ const KEY_USAGE = {
   ec: keyUsageExtension(leafKeyUsages('ec')),
   rsa: keyUsageExtension(leafKeyUsages('rsa')),
 };
-const URI_TAG = contextTag(6, false);
-const DNS_TAG = contextTag(2, false);
 
 /**
  * The issuance fast path: everything constant is encoded once here, each `sign` encodes only serial,
@@ -109,15 +100,13 @@ export function createLeafSigner(options: LeafSignerOptions): LeafSigner {
       checkLeafRequest(req);
       const serial = req.serial ?? randomSerial();
       const keyType = subjectKeyType(req.spkiDer);
-      const names = [encodeTlv(URI_TAG, Buffer.from(req.spiffeId, 'latin1'))];
-      for (const dns of req.dnsNames ?? []) names.push(encodeTlv(DNS_TAG, Buffer.from(dns, 'latin1')));
       const extensions = encodeSequence(
         BASIC_CONSTRAINTS_LEAF,
         KEY_USAGE[keyType],
         EXT_KEY_USAGE,
         extension(SKI_OID, false, encodeOctetString(subjectKeyIdentifier(req.spkiDer))),
         authorityKeyId,
-        extension(SAN_OID, sanCritical, encodeSequence(...names)),
+        extension(SAN_OID, sanCritical, subjectAltNamesDer(req.spiffeId, req.dnsNames)),
       );
       const tbs = encodeSequence(
         VERSION_V3,
@@ -189,12 +178,6 @@ function serialHex(serial: Uint8Array): string {
   let i = 0;
   while (i < serial.length - 1 && serial[i] === 0) i++;
   return Buffer.from(serial.subarray(i)).toString('hex');
-}
-
-function extension(oidDer: Buffer, critical: boolean, valueDer: Buffer): Buffer {
-  return critical
-    ? encodeSequence(oidDer, encodeBoolean(true), encodeOctetString(valueDer))
-    : encodeSequence(oidDer, encodeOctetString(valueDer));
 }
 
 /** KeyUsage BIT STRING in DER: named bits, trailing zero bits dropped. */

@@ -18,6 +18,11 @@ export interface EnvoyBootstrapOptions {
   validationContextName?: string;
   /** mTLS in, plain HTTP to the local app. The app gets the caller's SPIFFE ID in x-forwarded-client-cert. */
   inbound?: { listen: EnvoyAddress; app: EnvoyAddress };
+  /**
+   * Authorize every inbound request with the agent's ext_authz socket (meshid policies; a denied request
+   * gets 403). `labels` become the node's workload labels that policy selectors match.
+   */
+  extAuthz?: { socket: string; labels?: Record<string, string> };
   /** Plain HTTP in from the local app, mTLS out to a peer's inbound listener. */
   outbound?: {
     listen: EnvoyAddress;
@@ -28,6 +33,7 @@ export interface EnvoyBootstrapOptions {
 }
 
 const SDS_CLUSTER = 'meshid_sds';
+const AUTHZ_CLUSTER = 'meshid_authz';
 
 /**
  * An Envoy v3 bootstrap whose TLS identity and peer validation come from the meshid agent over SDS:
@@ -38,13 +44,16 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
   const certificateName = options.certificateName ?? DEFAULT_CERT;
   const validationName = options.validationContextName ?? OWN_ROOTS;
   const listeners: unknown[] = [];
-  const clusters: unknown[] = [sdsCluster(options.sdsSocket)];
+  const clusters: unknown[] = [grpcCluster(SDS_CLUSTER, options.sdsSocket)];
 
   if (options.inbound) {
+    const authz = options.extAuthz;
     listeners.push(
       httpListener('inbound', options.inbound.listen, 'inbound_app', {
         forward_client_cert_details: 'SANITIZE_SET',
         set_current_client_cert_details: { uri: true },
+        // Policies match paths as Envoy normalises them (Istio's BASE normalisation).
+        ...(authz ? { normalize_path: true, merge_slashes: true, http_filters: [extAuthzFilter(), ROUTER] } : {}),
       }, {
         name: 'envoy.transport_sockets.tls',
         typed_config: {
@@ -55,6 +64,7 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
       }),
     );
     clusters.push(staticCluster('inbound_app', options.inbound.app));
+    if (authz) clusters.push(grpcCluster(AUTHZ_CLUSTER, authz.socket));
   }
 
   if (options.outbound) {
@@ -75,7 +85,10 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
     node: {
       id: options.nodeId,
       cluster: options.cluster ?? 'meshid',
-      metadata: { [VALIDATION_METADATA_KEY]: options.validation ?? 'spiffe' },
+      metadata: {
+        [VALIDATION_METADATA_KEY]: options.validation ?? 'spiffe',
+        ...(options.extAuthz?.labels ? { labels: options.extAuthz.labels } : {}),
+      },
     },
     admin: { address: address(options.admin) },
     static_resources: { listeners, clusters },
@@ -126,16 +139,11 @@ function httpListener(name: string, listen: EnvoyAddress, cluster: string, extra
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: name,
-              ...extra,
               route_config: {
                 virtual_hosts: [{ name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }],
               },
-              http_filters: [
-                {
-                  name: 'envoy.filters.http.router',
-                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-                },
-              ],
+              http_filters: [ROUTER],
+              ...extra,
             },
           },
         ],
@@ -154,8 +162,28 @@ function staticCluster(name: string, endpoint: EnvoyAddress, extra: Record<strin
   };
 }
 
-function sdsCluster(socket: string) {
-  return staticCluster(SDS_CLUSTER, { pipe: socket }, {
+const ROUTER = {
+  name: 'envoy.filters.http.router',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+};
+
+/** Asks the agent about every request; the agent unreachable -> 403 (fail closed). */
+function extAuthzFilter() {
+  return {
+    name: 'envoy.filters.http.ext_authz',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+      transport_api_version: 'V3',
+      grpc_service: { envoy_grpc: { cluster_name: AUTHZ_CLUSTER }, timeout: '1s' },
+      failure_mode_allow: false,
+      bootstrap_metadata_labels_key: 'labels',
+    },
+  };
+}
+
+/** gRPC (HTTP/2) to one of the agent's Unix sockets. */
+function grpcCluster(name: string, socket: string) {
+  return staticCluster(name, { pipe: socket }, {
     typed_extension_protocol_options: {
       'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
         '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',

@@ -219,7 +219,7 @@ export async function expectStatus(promise: Promise<unknown>, code: grpc.status,
 /** A fresh key pair and its CSR (PEM) with an optional URI SAN. */
 export async function newCsr(options: { spiffeId?: string; alg?: KeyAlgorithm } = {}): Promise<{ csr: string; privateKey: KeyObject; keyPem: string }> {
   const keys = generateKeyPair(options.alg ?? 'ec-p256');
-  const csr = await createCsrPem({ ...keys, spiffeId: options.spiffeId ? SpiffeId.parse(options.spiffeId) : undefined });
+  const csr = createCsrPem({ ...keys, spiffeId: options.spiffeId ? SpiffeId.parse(options.spiffeId) : undefined });
   return { csr, privateKey: keys.privateKey, keyPem: privateKeyToPem(keys.privateKey) };
 }
 

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,5 +196,19 @@ describe('meshid CLI against the admin socket', { timeout: 90_000 }, () => {
     const res = await meshid('agent', 'list', '--socket', path.join(ca.dir, 'nope.sock'));
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^meshid: UNAVAILABLE: /);
+  });
+});
+
+describe('meshid policy (offline)', { timeout: 90_000 }, () => {
+  it('dispatches lint and check to the policy command, with its exit codes', async () => {
+    const file = path.join(ca.dir, 'policy.yaml');
+    await writeFile(
+      file,
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-web, namespace: shop}\nspec:\n  rules: [{from: [{source: {namespaces: [web]}}]}]\n',
+    );
+    expect(await meshid('policy', 'lint', file)).toMatchObject({ code: 0 });
+    const check = (from: string) => meshid('policy', 'check', '--policies', file, '--to', 'shop', '--from', from);
+    expect(await check(`spiffe://${TRUST_DOMAIN}/ns/web/sa/frontend`)).toMatchObject({ code: 0, stdout: expect.stringContaining('decided by ALLOW policy shop/allow-web, rule 0') });
+    expect(await check(`spiffe://${TRUST_DOMAIN}/ns/ops/sa/batch`)).toMatchObject({ code: 3, stdout: expect.stringContaining('denied: no ALLOW policy matched') });
   });
 });

@@ -113,7 +113,7 @@ export class JwtCa {
   /** Attests a VM agent with a join token made through the admin API (or a node agent with its pod token). */
   async attestAgent(credential: { joinToken: true } | { k8sNode: string }): Promise<Agent> {
     const keys = generateKeyPair();
-    const csr = await createCsrPem(keys);
+    const csr = createCsrPem(keys);
     const bootstrap = this.agentClient();
     let request;
     if ('joinToken' in credential) {

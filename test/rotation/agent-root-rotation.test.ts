@@ -100,6 +100,16 @@ describe('root rotation through real node agents', () => {
 
     const acknowledged = await pollUntil(() => rotate.status(admin), (s) => s.agents_acknowledged === 1, 'vm-1 to acknowledge');
     expect(acknowledged).toMatchObject({ agents_active: 2, agents_pending: [laggard.id] });
+
+    // what an alert would watch: every authority's expiry, the rotation state, agents on a stale bundle
+    const metrics = await (await fetch(`${ca.metricsUrl}/metrics`)).text();
+    const gauge = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const next = status.authorities.find((a) => a.id === newRoot)!;
+    expect(gauge(`meshid_ca_authorities_expiry_timestamp_seconds{id="${newRoot}",kind="root",state="prepared"}`)).toBe(next.not_after);
+    expect(gauge(`meshid_ca_authorities_expiry_timestamp_seconds{id="${oldRoot}",kind="root",state="active"}`)).toBeGreaterThan(0);
+    expect(gauge('meshid_ca_root_rotation_state{state="prepared"}')).toBe(1);
+    expect(gauge('meshid_ca_root_rotation_state{state="idle"}')).toBe(0);
+    expect(gauge('meshid_ca_agents_stale_bundle')).toBe(1);
   });
 
   it('activate: refused while an agent has not acknowledged the new root, allowed once it has', async () => {

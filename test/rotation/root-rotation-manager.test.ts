@@ -151,7 +151,7 @@ describe('root rotation in the authority manager', () => {
       code: 'FAILED_PRECONDITION',
       message:
         `SVIDs signed under the old root ${oldRootId} may be valid until ${safeAt.toISOString()} (its signing CA stopped ` +
-        `signing, plus svid.maxTtl ${MAX_SVID_TTL_S}s); retire after that, or force it and those SVIDs fail verification at once`,
+        `signing, plus svid.maxTtl ${MAX_SVID_TTL_S}s); retire after that, or pass --force (those SVIDs then fail verification at once)`,
     });
     clock = safeAt;
     expect(await manager.retireRootRotation()).toEqual({ retired: [oldRootId] });

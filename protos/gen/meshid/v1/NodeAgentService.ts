@@ -10,11 +10,13 @@ import type { ListAgentEntriesRequest as _meshid_v1_ListAgentEntriesRequest, Lis
 import type { ListAgentEntriesResponse as _meshid_v1_ListAgentEntriesResponse, ListAgentEntriesResponse__Output as _meshid_v1_ListAgentEntriesResponse__Output } from '../../meshid/v1/ListAgentEntriesResponse.js';
 import type { MintWorkloadSVIDsRequest as _meshid_v1_MintWorkloadSVIDsRequest, MintWorkloadSVIDsRequest__Output as _meshid_v1_MintWorkloadSVIDsRequest__Output } from '../../meshid/v1/MintWorkloadSVIDsRequest.js';
 import type { MintWorkloadSVIDsResponse as _meshid_v1_MintWorkloadSVIDsResponse, MintWorkloadSVIDsResponse__Output as _meshid_v1_MintWorkloadSVIDsResponse__Output } from '../../meshid/v1/MintWorkloadSVIDsResponse.js';
+import type { PolicySet as _meshid_v1_PolicySet, PolicySet__Output as _meshid_v1_PolicySet__Output } from '../../meshid/v1/PolicySet.js';
 import type { RenewAgentRequest as _meshid_v1_RenewAgentRequest, RenewAgentRequest__Output as _meshid_v1_RenewAgentRequest__Output } from '../../meshid/v1/RenewAgentRequest.js';
 import type { ReportBundleRequest as _meshid_v1_ReportBundleRequest, ReportBundleRequest__Output as _meshid_v1_ReportBundleRequest__Output } from '../../meshid/v1/ReportBundleRequest.js';
 import type { ReportBundleResponse as _meshid_v1_ReportBundleResponse, ReportBundleResponse__Output as _meshid_v1_ReportBundleResponse__Output } from '../../meshid/v1/ReportBundleResponse.js';
 import type { TrustBundle as _meshid_v1_TrustBundle, TrustBundle__Output as _meshid_v1_TrustBundle__Output } from '../../meshid/v1/TrustBundle.js';
 import type { WatchBundleRequest as _meshid_v1_WatchBundleRequest, WatchBundleRequest__Output as _meshid_v1_WatchBundleRequest__Output } from '../../meshid/v1/WatchBundleRequest.js';
+import type { WatchPoliciesRequest as _meshid_v1_WatchPoliciesRequest, WatchPoliciesRequest__Output as _meshid_v1_WatchPoliciesRequest__Output } from '../../meshid/v1/WatchPoliciesRequest.js';
 
 export interface NodeAgentServiceClient extends grpc.Client {
   AttestAgent(argument: _meshid_v1_AttestAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meshid_v1_AgentSVIDResponse__Output>): grpc.ClientUnaryCall;
@@ -76,6 +78,11 @@ export interface NodeAgentServiceClient extends grpc.Client {
   watchBundle(argument: _meshid_v1_WatchBundleRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
   watchBundle(argument: _meshid_v1_WatchBundleRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_TrustBundle__Output>;
   
+  WatchPolicies(argument: _meshid_v1_WatchPoliciesRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_PolicySet__Output>;
+  WatchPolicies(argument: _meshid_v1_WatchPoliciesRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_PolicySet__Output>;
+  watchPolicies(argument: _meshid_v1_WatchPoliciesRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_PolicySet__Output>;
+  watchPolicies(argument: _meshid_v1_WatchPoliciesRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meshid_v1_PolicySet__Output>;
+  
 }
 
 export interface NodeAgentServiceHandlers extends grpc.UntypedServiceImplementation {
@@ -93,6 +100,8 @@ export interface NodeAgentServiceHandlers extends grpc.UntypedServiceImplementat
   
   WatchBundle: grpc.handleServerStreamingCall<_meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle>;
   
+  WatchPolicies: grpc.handleServerStreamingCall<_meshid_v1_WatchPoliciesRequest__Output, _meshid_v1_PolicySet>;
+  
 }
 
 export interface NodeAgentServiceDefinition extends grpc.ServiceDefinition {
@@ -103,4 +112,5 @@ export interface NodeAgentServiceDefinition extends grpc.ServiceDefinition {
   RenewAgent: MethodDefinition<_meshid_v1_RenewAgentRequest, _meshid_v1_AgentSVIDResponse, _meshid_v1_RenewAgentRequest__Output, _meshid_v1_AgentSVIDResponse__Output>
   ReportBundle: MethodDefinition<_meshid_v1_ReportBundleRequest, _meshid_v1_ReportBundleResponse, _meshid_v1_ReportBundleRequest__Output, _meshid_v1_ReportBundleResponse__Output>
   WatchBundle: MethodDefinition<_meshid_v1_WatchBundleRequest, _meshid_v1_TrustBundle, _meshid_v1_WatchBundleRequest__Output, _meshid_v1_TrustBundle__Output>
+  WatchPolicies: MethodDefinition<_meshid_v1_WatchPoliciesRequest, _meshid_v1_PolicySet, _meshid_v1_WatchPoliciesRequest__Output, _meshid_v1_PolicySet__Output>
 }

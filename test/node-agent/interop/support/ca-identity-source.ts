@@ -68,7 +68,7 @@ export async function startCaIdentitySource(options: { svidTtlSeconds?: number }
 
   const mint = async (spiffeId: string): Promise<X509SvidMaterial> => {
     const keys = generateKeyPair();
-    const csrPem = await createCsrPem({ ...keys, spiffeId: SpiffeId.parse(spiffeId) });
+    const csrPem = createCsrPem({ ...keys, spiffeId: SpiffeId.parse(spiffeId) });
     const issued = x509Issuer.issue({ csrPem, spiffeId: SpiffeId.parse(spiffeId) });
     minted++;
     return {

@@ -1,0 +1,237 @@
+// End to end: two real Envoys (client and server) take their SVIDs and SPIFFE validation contexts from a
+// real node agent's SDS sockets and exchange requests without pause while the CA's root is rotated
+// (prepare -> activate -> retire, 8-second SVIDs so it all fits in well under a minute). Every request opens
+// a fresh mTLS connection between the Envoys with session resumption off, so each one is a full handshake
+// against the validation context of that moment. Not one request or handshake may fail, and at the end both
+// Envoys present SVIDs from the new root and trust only the new root.
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { access, rm } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeAgent } from '../../node-agent/agent.js';
+import { envoyBootstrap } from '../../node-agent/sds/envoy-bootstrap.js';
+import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
+import type { CaFixture } from '../ca-server/fixture.js';
+import { agentConfig, createEntry, createJoinToken, startAgent, tempDir, TRUST_DOMAIN } from '../node-agent/agent-fixture.js';
+import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
+import { startEnvoy, type EnvoyProcess } from '../node-agent/interop/support/envoy.js';
+import { requirePeer } from '../peers/peers.js';
+import { chainsTo, freePort, idOf, rootDer, rotate, startRotationCa, until } from './support.js';
+
+const SERVER_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/api`;
+const CLIENT_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/frontend`;
+const SERVER_UID = ['unix:uid:1101'];
+const CLIENT_UID = ['unix:uid:1102'];
+
+type Json = Record<string, unknown>;
+
+/**
+ * The agent's bootstrap, with every request on its own upstream connection and TLS session resumption off
+ * on both sides: each request is then a full handshake, verified against the current validation context.
+ */
+function freshHandshakes(bootstrap: Json): Json {
+  const resources = bootstrap.static_resources as { clusters: Json[]; listeners: Json[] };
+  for (const cluster of resources.clusters.filter((c) => c.name === 'outbound_peer')) {
+    cluster.typed_extension_protocol_options = {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        common_http_protocol_options: { max_requests_per_connection: 1 },
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    };
+    ((cluster.transport_socket as Json).typed_config as Json).max_session_keys = 0;
+  }
+  for (const listener of resources.listeners.filter((l) => l.name === 'inbound')) {
+    const tls = ((listener.filter_chains as Json[])[0]!.transport_socket as Json).typed_config as Json;
+    tls.disable_stateless_session_resumption = true;
+    tls.disable_stateful_session_resumption = true;
+  }
+  return bootstrap;
+}
+
+/** One HTTP request to the client Envoy's outbound listener (a new downstream connection each time). */
+function get(socketPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: '/hello', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+interface EnvoyTls {
+  /** DER chain of the `default` certificate Envoy serves (leaf first). */
+  chain: Buffer[];
+  /** DER roots of the ROOTCA validation context (SPIFFE validator, own trust domain). */
+  roots: Buffer[];
+}
+
+/** What an Envoy holds right now, from its admin config dump (private keys are redacted there). */
+async function envoyTls(envoy: EnvoyProcess): Promise<EnvoyTls> {
+  const dump = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_active_secrets')).body) as {
+    configs: { name: string; secret: Json }[];
+  };
+  const secret = (name: string) => dump.configs.find((c) => c.name === name)?.secret;
+  const pems = (base64: string | undefined) =>
+    base64 ? (Buffer.from(base64, 'base64').toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) : [];
+  const der = (pem: string) => new X509Certificate(pem).raw;
+  const certificate = secret('default')?.tls_certificate as { certificate_chain?: { inline_bytes?: string } } | undefined;
+  const validation = secret('ROOTCA')?.validation_context as
+    | { custom_validator_config?: { typed_config?: { trust_domains?: { name: string; trust_bundle?: { inline_bytes?: string } }[] } } }
+    | undefined;
+  const domain = validation?.custom_validator_config?.typed_config?.trust_domains?.find((d) => d.name === TRUST_DOMAIN);
+  return { chain: pems(certificate?.certificate_chain?.inline_bytes).map(der), roots: pems(domain?.trust_bundle?.inline_bytes).map(der) };
+}
+
+describe('root rotation under live traffic between two real Envoys', () => {
+  let dir: string;
+  let ca: CaFixture;
+  let admin: AdminServiceClient;
+  let agent: NodeAgent;
+  let app: http.Server;
+  let server: EnvoyProcess | undefined;
+  let client: EnvoyProcess | undefined;
+  let clientListener: string;
+
+  beforeAll(async () => {
+    requirePeer('envoy');
+    dir = await tempDir();
+    ca = await startRotationCa(path.join(dir, 'ca-data'), await freePort());
+    admin = ca.adminClient();
+    const token = await createJoinToken(admin, '/meshid/agent/vm-envoy');
+    agent = await startAgent(agentConfig(ca, path.join(dir, 'agent'), { joinToken: token.value }), undefined, true);
+    await createEntry(admin, { spiffeId: SERVER_ID, parentId: token.spiffeId, selectors: SERVER_UID });
+    await createEntry(admin, { spiffeId: CLIENT_ID, parentId: token.spiffeId, selectors: CLIENT_UID });
+    await agent.entries!.refresh();
+    const sds = (uid: string[]) => agent.endpoints!.socketPath(uid);
+    await pollUntil(() => Promise.all([sds(SERVER_UID), sds(CLIENT_UID)].map((p) => access(p).then(() => true, () => false))), (ok) => ok.every(Boolean), 'the per-uid SDS sockets');
+
+    const sock = (name: string) => path.join(dir, name);
+    app = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
+    });
+    app.listen(sock('app.sock'));
+    await once(app, 'listening');
+
+    clientListener = sock('client-out.sock');
+    server = await startEnvoy({
+      name: 'server',
+      dir,
+      adminSocket: sock('server-admin.sock'),
+      bootstrap: freshHandshakes(
+        envoyBootstrap({
+          sdsSocket: sds(SERVER_UID),
+          nodeId: 'api-1',
+          admin: { pipe: sock('server-admin.sock') },
+          inbound: { listen: { pipe: sock('server-in.sock') }, app: { pipe: sock('app.sock') } },
+        }),
+      ),
+    });
+    client = await startEnvoy({
+      name: 'client',
+      dir,
+      adminSocket: sock('client-admin.sock'),
+      bootstrap: freshHandshakes(
+        envoyBootstrap({
+          sdsSocket: sds(CLIENT_UID),
+          nodeId: 'frontend-1',
+          admin: { pipe: sock('client-admin.sock') },
+          outbound: { listen: { pipe: clientListener }, upstream: { pipe: sock('server-in.sock') }, serverIds: [SERVER_ID] },
+        }),
+      ),
+    });
+    await Promise.all([server.ready(), client.ready()]);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await client?.stop();
+    app?.close();
+    await agent?.close();
+    admin?.close();
+    await ca?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prepare -> activate -> retire with zero failed requests or handshakes; both sides end on the new root only', async () => {
+    const envoys = [server!, client!];
+    const started = performance.now();
+    const outcomes = { ok: 0, failed: [] as string[] };
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        const r = await get(clientListener).catch((err: Error) => ({ status: 0, body: err.message }));
+        if (r.status === 200 && r.body.includes(`URI=${CLIENT_ID}`) && r.body.includes(`By=${SERVER_ID}`)) outcomes.ok++;
+        else outcomes.failed.push(`${r.status} ${r.body.slice(0, 200)}`);
+      }
+    })();
+    const handshakes = async () => (await server!.statSum('ssl.handshake')) + (await client!.statSum('ssl.handshake'));
+    const phases: string[] = [];
+    const mark = async (phase: string) => phases.push(`${phase} at ${((performance.now() - started) / 1000).toFixed(1)} s (${await handshakes()} handshakes)`);
+    await pollUntil(() => outcomes.ok, (n) => n >= 20, 'traffic to flow before the rotation');
+
+    // prepare: both Envoys get a ROOTCA with both roots; the agent acknowledges the bundle
+    const prepared = await rotate.prepare(admin);
+    const oldRoot = prepared.authorities.find((a) => a.kind === 'root' && a.state === 'active')!.id;
+    const newRoot = prepared.authorities.find((a) => a.kind === 'root' && a.state === 'prepared')!.id;
+    for (const envoy of envoys) {
+      await pollUntil(() => envoyTls(envoy).then((t) => t.roots.map(idOf).sort()), (ids) => ids.join() === [oldRoot, newRoot].sort().join(), `${envoy.name} Envoy to trust both roots`);
+    }
+    await pollUntil(() => rotate.status(admin), (s) => s.agents_active === 1 && s.agents_acknowledged === 1, 'the agent to acknowledge the bundle');
+    await mark('prepared');
+
+    // activate: both Envoys are handed SVIDs from the new root within seconds
+    const activated = await rotate.activate(admin);
+    expect(activated.phase).toBe('activated');
+    const newRootDer = rootDer(ca, newRoot);
+    for (const envoy of envoys) {
+      await pollUntil(() => envoyTls(envoy), (t) => t.chain.length > 0 && chainsTo(t.chain, newRootDer), `${envoy.name} Envoy to present an SVID from the new root`);
+    }
+    await mark('activated, both Envoys on new-root SVIDs');
+
+    // retire once nothing valid chains to the old root: both ROOTCAs drop it
+    await until(new Date(activated.retire_safe_at * 1000));
+    expect((await rotate.retire(admin)).phase).toBe('idle');
+    for (const envoy of envoys) {
+      await pollUntil(() => envoyTls(envoy).then((t) => t.roots.map(idOf)), (ids) => ids.join() === newRoot, `${envoy.name} Envoy to trust only the new root`);
+    }
+    await mark('retired');
+    const before = outcomes.ok;
+    await pollUntil(() => outcomes.ok, (n) => n >= before + 50, 'traffic to keep flowing after the retirement');
+    running = false;
+    await traffic;
+
+    // zero failures: requests, handshakes, certificate verification
+    expect({ failed: outcomes.failed.length, first: outcomes.failed.slice(0, 3) }).toEqual({ failed: 0, first: [] });
+    for (const envoy of envoys) {
+      expect({ envoy: envoy.name, errors: await envoy.statSum('ssl.connection_error') }).toEqual({ envoy: envoy.name, errors: 0 });
+      for (const stat of ['ssl.fail_verify_error', 'ssl.fail_verify_san', 'ssl.fail_verify_no_cert', 'ssl.fail_verify_cert_hash']) {
+        expect({ envoy: envoy.name, stat, value: await envoy.statSum(stat) }).toEqual({ envoy: envoy.name, stat, value: 0 });
+      }
+    }
+    expect(await client!.statSum('upstream_cx_connect_fail')).toBe(0);
+    expect(await client!.statSum('upstream_rq_5xx')).toBe(0);
+    const total = await handshakes();
+    expect(total).toBeGreaterThanOrEqual(2 * outcomes.ok); // one full handshake per request on each side
+
+    // at the end both present SVIDs from the new root only, and trust nothing else
+    for (const envoy of envoys) {
+      const held = await envoyTls(envoy);
+      expect(chainsTo(held.chain, newRootDer)).toBe(true);
+      expect(held.roots.map(idOf)).toEqual([newRoot]);
+      const certs = JSON.parse((await envoy.admin('/certs')).body) as { certificates: { cert_chain: { serial_number: string }[] }[] };
+      const leafSerial = new X509Certificate(held.chain[0]!).serialNumber.toLowerCase();
+      expect(certs.certificates.flatMap((c) => c.cert_chain.map((x) => x.serial_number.toLowerCase()))).toContain(leafSerial);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `[envoy-root-rotation] ${outcomes.ok} requests, ${total} TLS handshakes, 0 failures; ` +
+        `rotation finished in ${seconds.toFixed(1)} s: ${phases.join('; ')}`,
+    );
+  });
+});
