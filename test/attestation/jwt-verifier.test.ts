@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createJwtVerifier,
   JwtServiceAccountVerifier,
+  VERIFIED_TOKEN_MAX_MS,
 } from '../../plugins/attestor/k8s-jwt/jwt-verifier.js';
 import { jwksFromFile } from '../../plugins/attestor/k8s-jwt/jwks-file.js';
 import { hs256Token, JwtIssuer, unsignedToken, type IssuerAlgorithm } from '../support/jwt-issuer.js';
@@ -160,7 +161,7 @@ describe('offline JWT verification: the token error taxonomy', () => {
     const later = new JwtServiceAccountVerifier({
       issuer: ISSUER,
       audiences: AUDIENCES,
-      keys: await jwksFromFile(jwksFile),
+      keys: (await jwksFromFile(jwksFile)).keys,
       now: () => Date.now() + 3600_000,
     });
     await expectTokenRejected(later.verify(token), 'token_expired', token);
@@ -293,5 +294,51 @@ describe('offline JWT verification: OIDC discovery against the stand-in API serv
     await expect(
       createJwtVerifier({ issuer: ISSUER, audiences: AUDIENCES, oidcDiscoveryUrl: 'http://kubernetes.default.svc' }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('offline JWT verification: verified tokens are remembered', () => {
+  it('verifies a repeated token once per key-set generation', async () => {
+    const source = await jwksFromFile(jwksFile);
+    let lookups = 0;
+    let generation = 'g1';
+    const v = new JwtServiceAccountVerifier({
+      issuer: ISSUER,
+      audiences: AUDIENCES,
+      keys: (header, token) => {
+        lookups++;
+        return source.keys(header, token);
+      },
+      keysGeneration: () => generation,
+    });
+    const token = await mint();
+    for (let i = 0; i < 5; i++) await expect(v.verify(token)).resolves.toMatchObject({ serviceAccount: 'web' });
+    expect(lookups).toBe(1);
+    generation = 'g2';
+    await v.verify(token);
+    expect(lookups).toBe(2);
+  });
+
+  it('without a generation, reuses a verification for at most VERIFIED_TOKEN_MAX_MS', async () => {
+    const source = await jwksFromFile(jwksFile);
+    let lookups = 0;
+    let now = Date.now();
+    const v = new JwtServiceAccountVerifier({
+      issuer: ISSUER,
+      audiences: AUDIENCES,
+      keys: (header, token) => {
+        lookups++;
+        return source.keys(header, token);
+      },
+      now: () => now,
+    });
+    const token = await mint({ lifetimeSeconds: 3600 });
+    await v.verify(token);
+    now += VERIFIED_TOKEN_MAX_MS - 1000;
+    await v.verify(token);
+    expect(lookups).toBe(1);
+    now += 2000;
+    await v.verify(token);
+    expect(lookups).toBe(2);
   });
 });

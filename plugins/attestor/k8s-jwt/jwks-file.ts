@@ -8,12 +8,16 @@ import { MeshidError } from '../../../core/errors.js';
  * The file is read now — a missing or invalid file fails start-up — and read again whenever its inode, size
  * or mtime changes, so rotating the cluster's signing key needs no restart.
  */
-export async function jwksFromFile(file: string): Promise<JWTVerifyGetKey> {
+export async function jwksFromFile(file: string): Promise<{ keys: JWTVerifyGetKey; generation: () => string }> {
   let loaded = await load(file);
-  return async (header, token) => {
-    const current = fileStamp(file);
-    if (current !== loaded.stamp) loaded = await load(file);
-    return loaded.keys(header, token);
+  return {
+    keys: async (header, token) => {
+      const current = fileStamp(file);
+      if (current !== loaded.stamp) loaded = await load(file);
+      return loaded.keys(header, token);
+    },
+    // Changes with the file, so verified tokens are forgotten the moment a key may have been removed.
+    generation: () => fileStamp(file),
   };
 }
 

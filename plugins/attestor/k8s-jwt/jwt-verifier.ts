@@ -7,6 +7,7 @@ import {
   TOKEN_CLOCK_TOLERANCE_SECONDS,
   type UnverifiedJwt,
 } from '../../../ca-server/attestation/unverified-jwt.js';
+import { TokenCache } from '../../../ca-server/attestation/token-cache.js';
 import { identityFromClaims } from './claims.js';
 import { jwksFromDiscovery } from './jwks-discovery.js';
 import { jwksFromFile } from './jwks-file.js';
@@ -18,9 +19,18 @@ export interface JwtVerifierOptions {
   audiences: string[];
   /** The issuer's public keys: jwksFromFile() or jwksFromDiscovery(). */
   keys: JWTVerifyGetKey;
+  /**
+   * Changes whenever the key set may have changed; verified tokens are remembered only while it stays the
+   * same. Without it (remote JWKS) a verified token is remembered for at most VERIFIED_TOKEN_MAX_MS.
+   */
+  keysGeneration?: () => string;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
 }
+
+/** Verified tokens are reused for at most this long (and never past their exp). */
+export const VERIFIED_TOKEN_MAX_MS = 60_000;
+const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 
 /**
  * Verifies projected service-account tokens offline: signature against the issuer's JWKS (asymmetric
@@ -30,6 +40,8 @@ export interface JwtVerifierOptions {
  */
 export class JwtServiceAccountVerifier implements ServiceAccountTokenVerifier {
   private readonly now: () => number;
+  private verified = new TokenCache<ServiceAccountIdentity>(VERIFIED_TOKEN_CACHE_SIZE);
+  private generation: string | undefined;
 
   constructor(private readonly opts: JwtVerifierOptions) {
     if (!opts.issuer) throw invalidArgument('kubernetes.issuer is required for offline token verification', 'bad_config');
@@ -44,6 +56,19 @@ export class JwtServiceAccountVerifier implements ServiceAccountTokenVerifier {
     const jwt = screenToken(token, { nowMs, requireExp: true });
     // Checked before the signature so a token from another cluster is named as such, not as a bad signature.
     if (jwt.payload.iss !== this.opts.issuer) throw tokenErrors.wrongIssuer(jwt.payload.iss, this.opts.issuer);
+    // A client sends the same token with every request until it rotates it: verify its signature once.
+    const generation = this.opts.keysGeneration?.();
+    if (generation !== this.generation) {
+      this.verified = new TokenCache(VERIFIED_TOKEN_CACHE_SIZE);
+      this.generation = generation;
+    }
+    return this.verified.resolve(token, nowMs, async () => {
+      const identity = await this.verifySignatureAndClaims(token, jwt, nowMs);
+      return { value: identity, expiresAtMs: Math.min((jwt.payload.exp ?? 0) * 1000, nowMs + VERIFIED_TOKEN_MAX_MS) };
+    });
+  }
+
+  private async verifySignatureAndClaims(token: string, jwt: UnverifiedJwt, nowMs: number): Promise<ServiceAccountIdentity> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.opts.keys, {
@@ -102,8 +127,14 @@ export async function createJwtVerifier(config: JwtVerifierConfig): Promise<JwtS
   if (Boolean(config.jwksFile) === Boolean(config.oidcDiscoveryUrl)) {
     throw invalidArgument('set exactly one of kubernetes.jwksFile or kubernetes.oidcDiscoveryUrl', 'bad_config');
   }
-  const keys = config.jwksFile
+  const source = config.jwksFile
     ? await jwksFromFile(config.jwksFile)
-    : await jwksFromDiscovery({ discoveryUrl: config.oidcDiscoveryUrl!, issuer: config.issuer, caFile: config.caFile });
-  return new JwtServiceAccountVerifier({ issuer: config.issuer, audiences: config.audiences, keys, now: config.now });
+    : { keys: await jwksFromDiscovery({ discoveryUrl: config.oidcDiscoveryUrl!, issuer: config.issuer, caFile: config.caFile }) };
+  return new JwtServiceAccountVerifier({
+    issuer: config.issuer,
+    audiences: config.audiences,
+    keys: source.keys,
+    keysGeneration: 'generation' in source ? source.generation : undefined,
+    now: config.now,
+  });
 }

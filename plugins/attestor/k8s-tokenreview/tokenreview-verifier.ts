@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../../ca-server/attestation/attestor.js';
 import { screenToken, type UnverifiedJwt } from '../../../ca-server/attestation/unverified-jwt.js';
-import { ReviewCache, type Expiring } from './review-cache.js';
+import { TokenCache, type Expiring } from '../../../ca-server/attestation/token-cache.js';
 import { identityFromReview } from './review-result.js';
 import { loadKubeConfig, TokenReviewClient } from './review-client.js';
 
@@ -32,7 +32,7 @@ export interface TokenReviewVerifierOptions {
  */
 export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
   private readonly client: TokenReviewClient;
-  private readonly cache: ReviewCache<ServiceAccountIdentity>;
+  private readonly cache: TokenCache<ServiceAccountIdentity>;
   private readonly audiences: readonly string[];
   private readonly now: () => number;
   private readonly maxCacheMs: number;
@@ -40,7 +40,7 @@ export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
 
   constructor(opts: TokenReviewVerifierOptions) {
     this.client = new TokenReviewClient(opts.kubeConfig, opts.requestTimeoutMs ?? 10_000);
-    this.cache = new ReviewCache(opts.cacheMaxEntries ?? 10_000);
+    this.cache = new TokenCache(opts.cacheMaxEntries ?? 10_000);
     this.audiences = [...opts.audiences];
     this.now = opts.now ?? Date.now;
     this.maxCacheMs = (opts.maxCacheSeconds ?? 24 * 3600) * 1000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReviewCache } from './review-cache.js';
+import { TokenCache } from './token-cache.js';
 
 /** A load whose completion the test controls, counting how often it is started. */
 function controlledLoad<V>() {
@@ -11,9 +11,9 @@ function controlledLoad<V>() {
   return { state, load };
 }
 
-describe('ReviewCache', () => {
+describe('TokenCache', () => {
   it('serves a value until its expiry, then loads again', async () => {
-    const cache = new ReviewCache<string>(10);
+    const cache = new TokenCache<string>(10);
     let loads = 0;
     const load = async () => ({ value: `v${++loads}`, expiresAtMs: 1_000 });
     expect(await cache.resolve('t', 0, load)).toBe('v1');
@@ -22,13 +22,13 @@ describe('ReviewCache', () => {
   });
 
   it('does not store a value that is already expired when its load finishes', async () => {
-    const cache = new ReviewCache<string>(10);
+    const cache = new TokenCache<string>(10);
     await cache.resolve('t', 5_000, async () => ({ value: 'stale', expiresAtMs: 5_000 }));
     expect(cache.size).toBe(0);
   });
 
   it('shares one in-flight load among concurrent callers, including its failure, and caches no failure', async () => {
-    const cache = new ReviewCache<string>(10);
+    const cache = new TokenCache<string>(10);
     const { state, load } = controlledLoad<string>();
     const callers = [cache.resolve('t', 0, load), cache.resolve('t', 0, load), cache.resolve('t', 0, load)];
     expect(state.calls).toBe(1);
@@ -43,14 +43,14 @@ describe('ReviewCache', () => {
   });
 
   it('keeps different tokens apart', async () => {
-    const cache = new ReviewCache<string>(10);
+    const cache = new TokenCache<string>(10);
     expect(await cache.resolve('a', 0, async () => ({ value: 'A', expiresAtMs: 10 }))).toBe('A');
     expect(await cache.resolve('b', 0, async () => ({ value: 'B', expiresAtMs: 10 }))).toBe('B');
     expect(cache.size).toBe(2);
   });
 
   it('evicts the least recently used entry beyond maxEntries', async () => {
-    const cache = new ReviewCache<string>(2);
+    const cache = new TokenCache<string>(2);
     const loaded: string[] = [];
     const load = (v: string) => async () => {
       loaded.push(v);
@@ -67,6 +67,6 @@ describe('ReviewCache', () => {
   });
 
   it('rejects a non-positive bound', () => {
-    expect(() => new ReviewCache(0)).toThrow(RangeError);
+    expect(() => new TokenCache(0)).toThrow(RangeError);
   });
 });

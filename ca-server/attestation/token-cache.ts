@@ -7,17 +7,17 @@ export interface Expiring<V> {
 }
 
 /**
- * Successful reviews, keyed by SHA-256 of the token (the token itself is never held as a key), each kept until
+ * Successful token verifications (TokenReviews, offline JWT checks), keyed by SHA-256 of the token (the token itself is never held as a key), each kept until
  * its own expiry, least recently used evicted first once `maxEntries` is reached. Concurrent lookups of one
- * token share a single in-flight load, so a burst of identical requests costs one TokenReview.
+ * token share a single in-flight load, so a burst of identical requests costs one verification.
  * Failures are not cached: the next request for that token loads again.
  */
-export class ReviewCache<V> {
+export class TokenCache<V> {
   private readonly entries = new Map<string, Expiring<V>>();
   private readonly inFlight = new Map<string, Promise<V>>();
 
   constructor(private readonly maxEntries: number) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('ReviewCache needs maxEntries >= 1');
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('TokenCache needs maxEntries >= 1');
   }
 
   get size(): number {
