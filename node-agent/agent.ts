@@ -151,6 +151,18 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
   let endpoints: WorkloadEndpoints | undefined;
   let authz: ExtAuthzServer | undefined;
   let ops: OpsServer | undefined;
+  /** Stops everything started so far, servers first; used by close() and by a failed start. */
+  const stopParts = async () => {
+    await authz?.close();
+    await endpoints?.close();
+    policyFiles?.close();
+    policyWatcher?.close();
+    entries?.close();
+    bundles.close();
+    svids.close();
+    identity.close();
+    ca.close();
+  };
   try {
     if (options.sockets !== false) {
       const started = await startWorkloadEndpoints({ socketDir: config.socketDir, mode: config.mode, source, log, metrics: metrics.registry });
@@ -174,15 +186,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     }
     ops = await startOpsServer({ ...config.listen.ops, registry: metrics.registry, readiness: notReady });
   } catch (err) {
-    await authz?.close();
-    await endpoints?.close();
-    policyFiles?.close();
-    policyWatcher?.close();
-    entries?.close();
-    bundles.close();
-    svids.close();
-    identity.close();
-    ca.close();
+    await stopParts();
     throw err;
   }
   const opsServer = ops;
@@ -203,16 +207,8 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     opsPort: opsServer.port,
     notReady,
     async close() {
-      await authz?.close();
-      await endpoints?.close();
       await opsServer.close();
-      policyFiles?.close();
-      policyWatcher?.close();
-      entries?.close();
-      bundles.close();
-      svids.close();
-      identity.close();
-      ca.close();
+      await stopParts();
       log.info('meshid node agent stopped');
     },
   };

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { TrustBundle } from '../core/bundle.js';
 import type { TrustDomain } from '../core/spiffeid.js';
@@ -10,7 +9,7 @@ import type { TrustBundle__Output } from '../protos/gen/meshid/v1/TrustBundle.js
 import type { CaClient } from './ca-client.js';
 import type { TrustBundleMaterial } from './identity-source.js';
 import { bundleMaterial } from './svid-material.js';
-import { Backoff, timer } from './timing.js';
+import { CaStream } from './ca-stream.js';
 
 export const BUNDLE_PEM_FILE = 'bundle.pem';
 export const BUNDLE_JWKS_FILE = 'bundle.jwks';
@@ -45,17 +44,26 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
   private bundle: TrustBundleMaterial | undefined;
   /** The root the CA signs under, as the last bundle message named it. */
   private signingRoot: string | undefined;
-  private stream: ClientReadableStream<TrustBundle__Output> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => void) | undefined;
   private closed = false;
   private persisting = Promise.resolve();
-  private readonly backoff: Backoff;
+  private readonly stream: CaStream<TrustBundle__Output>;
 
   constructor(private readonly options: BundleWatcherOptions) {
     super();
     this.setMaxListeners(0); // one listener per open workload stream
-    this.backoff = new Backoff(options.backoff, options.random);
+    this.stream = new CaStream({
+      ca: options.ca,
+      open: () => options.ca.watchBundle(),
+      onMessage: (message) =>
+        this.apply(message).then(
+          (inEffect) => inEffect && this.acknowledge(message.sequence),
+          (err: unknown) => options.log.error({ err }, 'applying a trust bundle from the CA failed'),
+        ),
+      backoff: options.backoff,
+      log: options.log,
+      name: 'trust bundle stream',
+      random: options.random,
+    });
   }
 
   current(): TrustBundleMaterial | undefined {
@@ -84,8 +92,7 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
 
   /** Opens the stream now if the agent has an SVID, and again whenever the agent SVID changes. */
   start(): void {
-    this.unsubscribe = this.options.ca.onChannelChange(() => this.open());
-    if (this.options.ca.hasIdentity()) this.open();
+    this.stream.start();
   }
 
   /**
@@ -110,39 +117,7 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
 
   close(): void {
     this.closed = true;
-    this.unsubscribe?.();
-    clearTimeout(this.retryTimer);
-    const stream = this.stream;
-    this.stream = undefined;
-    stream?.cancel();
-  }
-
-  private open(): void {
-    if (this.closed) return;
-    clearTimeout(this.retryTimer);
-    const previous = this.stream;
-    let stream: ClientReadableStream<TrustBundle__Output>;
-    try {
-      stream = this.options.ca.watchBundle();
-    } catch (err) {
-      this.retry(err as Error);
-      return;
-    }
-    this.stream = stream;
-    previous?.cancel();
-    stream.on('data', (message: TrustBundle__Output) => {
-      if (this.backoff.failures > 0) this.options.log.info('trust bundle stream from the CA restored');
-      this.backoff.reset();
-      this.apply(message).then(
-        (inEffect) => inEffect && this.acknowledge(message.sequence),
-        (err: unknown) => this.options.log.error({ err }, 'applying a trust bundle from the CA failed'),
-      );
-    });
-    // 'error' must have a listener; 'status' ends every call, including cancelled ones.
-    stream.on('error', () => undefined);
-    stream.on('status', (status) => {
-      if (stream === this.stream) this.retry(new Error(`WatchBundle ended: ${status.details || `status ${status.code}`}`));
-    });
+    this.stream.close();
   }
 
   /** Empty from CA servers that predate the field: then no re-issue is ever triggered. */
@@ -163,19 +138,6 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     this.options.ca.reportBundle(sequence).catch((err: unknown) =>
       this.options.log.debug({ error: (err as Error).message, sequence }, 'could not acknowledge the trust bundle to the CA'),
     );
-  }
-
-  private retry(err: Error | ServiceError): void {
-    if (this.closed) return;
-    this.stream = undefined;
-    const first = this.backoff.failures === 0;
-    const delay = this.backoff.next();
-    // One warning per outage; the retries go to debug.
-    this.options.log[first ? 'warn' : 'debug'](
-      { error: err.message, retryInSeconds: Math.round(delay / 100) / 10 },
-      'trust bundle stream from the CA broke; keeping the last bundle',
-    );
-    this.retryTimer = timer(delay, () => this.open());
   }
 
   /** Writes one bundle after another, so a slow older write never lands after a newer one. */
