@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import {
   bool,
   ConfigError,
@@ -13,6 +11,7 @@ import {
   section,
   str,
 } from '../core/config-values.js';
+import { readYamlConfigFile } from '../core/config-file.js';
 import { DEFAULT_ROOT_NAMESPACE } from '../core/policy/model.js';
 import { TrustDomain } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
@@ -108,21 +107,7 @@ export function loadCaServerConfig(options: {
   env?: NodeJS.ProcessEnv;
   flags?: Record<string, string>;
 }): CaServerConfig {
-  let fileValues: Record<string, unknown> = {};
-  if (options.file) {
-    let text: string;
-    try {
-      text = readFileSync(options.file, 'utf8');
-    } catch (err) {
-      throw new ConfigError('--config', `cannot read ${options.file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-    try {
-      fileValues = section(options.file, YAML.parse(text));
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError(options.file, `not valid YAML: ${(err as Error).message}`);
-    }
-  }
+  const fileValues = readYamlConfigFile(options.file);
   const merged = mergeLayers(fileValues, caEnvironment(options.env ?? {}), ENV_PREFIX, options.flags ?? {});
   return readCaServerConfig(merged);
 }

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import {
   bool,
   ConfigError,
@@ -13,6 +11,7 @@ import {
   section,
   str,
 } from '../core/config-values.js';
+import { readConfigText, readYamlConfigFile } from '../core/config-file.js';
 import { DEFAULT_ROOT_NAMESPACE } from '../core/policy/model.js';
 import { SpiffeId } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
@@ -90,16 +89,7 @@ export function loadNodeAgentConfig(options: {
   env?: NodeJS.ProcessEnv;
   flags?: Record<string, string>;
 }): NodeAgentConfig {
-  let fileValues: Record<string, unknown> = {};
-  if (options.file) {
-    const text = readText('--config', options.file);
-    try {
-      fileValues = section(options.file, YAML.parse(text));
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError(options.file, `not valid YAML: ${(err as Error).message}`);
-    }
-  }
+  const fileValues = readYamlConfigFile(options.file);
   return readNodeAgentConfig(mergeLayers(fileValues, options.env ?? {}, 'MESHID_AGENT_', options.flags ?? {}));
 }
 
@@ -226,17 +216,9 @@ function readJoinToken(raw: Record<string, unknown>): string {
   const file = raw.joinTokenFile === undefined ? '' : str('joinTokenFile', raw.joinTokenFile);
   if (inline && file) throw new ConfigError('joinTokenFile', 'set either joinToken or joinTokenFile, not both');
   if (!file) return inline;
-  const token = readText('joinTokenFile', path.resolve(file)).split('\n')[0]!.trim();
+  const token = readConfigText('joinTokenFile', path.resolve(file)).split('\n')[0]!.trim();
   if (!token) throw new ConfigError('joinTokenFile', `${file} is empty`);
   return token;
-}
-
-function readText(key: string, file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(key, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-  }
 }
 
 function number(key: string, value: unknown): number {
