@@ -242,7 +242,7 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
     const error = err instanceof MeshidError ? err : new MeshidError('INTERNAL', String((err as Error).message ?? err), 'internal');
     const retryInMs = slot.backoff.next();
     this.options.log.warn(
-      { key: slot.identity.key, code: error.code, error: error.message, expiresAt: slot.material?.notAfter, retryInSeconds: Math.round(retryInMs / 100) / 10 },
+      { identity: slot.identity.key, code: error.code, error: error.message, expiresAt: slot.material?.notAfter, retryInSeconds: Math.round(retryInMs / 100) / 10 },
       'workload SVID renewal failed; serving the cached SVID until it expires',
     );
     this.later(slot, retryInMs, () => this.renew(slot));

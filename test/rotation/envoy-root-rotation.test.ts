@@ -19,6 +19,7 @@ import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
 import { startEnvoy, type EnvoyProcess } from '../node-agent/interop/support/envoy.js';
 import { requirePeer } from '../peers/peers.js';
 import { chainsTo, freePort, idOf, rootDer, rotate, startRotationCa, until } from './support.js';
+import { freshHandshakes, get } from '../node-agent/interop/envoy-traffic.js';
 
 const SERVER_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/api`;
 const CLIENT_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/frontend`;
@@ -26,42 +27,6 @@ const SERVER_UID = ['unix:uid:1101'];
 const CLIENT_UID = ['unix:uid:1102'];
 
 type Json = Record<string, unknown>;
-
-/**
- * The agent's bootstrap, with every request on its own upstream connection and TLS session resumption off
- * on both sides: each request is then a full handshake, verified against the current validation context.
- */
-function freshHandshakes(bootstrap: Json): Json {
-  const resources = bootstrap.static_resources as { clusters: Json[]; listeners: Json[] };
-  for (const cluster of resources.clusters.filter((c) => c.name === 'outbound_peer')) {
-    cluster.typed_extension_protocol_options = {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        common_http_protocol_options: { max_requests_per_connection: 1 },
-        explicit_http_config: { http_protocol_options: {} },
-      },
-    };
-    ((cluster.transport_socket as Json).typed_config as Json).max_session_keys = 0;
-  }
-  for (const listener of resources.listeners.filter((l) => l.name === 'inbound')) {
-    const tls = ((listener.filter_chains as Json[])[0]!.transport_socket as Json).typed_config as Json;
-    tls.disable_stateless_session_resumption = true;
-    tls.disable_stateful_session_resumption = true;
-  }
-  return bootstrap;
-}
-
-/** One HTTP request to the client Envoy's outbound listener (a new downstream connection each time). */
-function get(socketPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: '/hello', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
-}
 
 interface EnvoyTls {
   /** DER chain of the `default` certificate Envoy serves (leaf first). */
