@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ConfigError, durationSeconds, rejectUnknownKeys, str } from '../../../core/config-values.js';
-import { invalidArgument, MeshidError } from '../../../core/errors.js';
 import { TrustDomain } from '../../../core/spiffeid.js';
+import { resolveTrustDomain, settingError } from '../shared/settings.js';
 
 /** SPIRE's cert-manager plugin waits this long for an issuer before giving up. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 75_000;
@@ -56,14 +56,8 @@ export function readCertManagerSettings(prefix: string, raw: Record<string, unkn
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function resolveCertManagerConfig(config: CertManagerUpstreamConfig): ResolvedCertManagerConfig {
-  const bad = (key: string, why: string) => invalidArgument(`cert-manager upstream authority: ${key} ${why}`, 'bad_config');
-  let trustDomain: TrustDomain;
-  try {
-    trustDomain = typeof config.trustDomain === 'string' ? TrustDomain.parse(config.trustDomain) : config.trustDomain;
-  } catch (err) {
-    if (err instanceof MeshidError) throw bad('trustDomain', `is invalid: ${err.message}`);
-    throw err;
-  }
+  const bad = settingError('cert-manager');
+  const trustDomain = resolveTrustDomain(config.trustDomain, bad);
   if (!DNS_LABEL.test(config.namespace ?? '')) throw bad('namespace', `must be a Kubernetes namespace name, got "${config.namespace}"`);
   if (!config.issuerName) throw bad('issuerName', 'is required');
   const timeoutMs = config.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ConfigError, rejectUnknownKeys, str } from '../../../core/config-values.js';
-import { invalidArgument, MeshidError } from '../../../core/errors.js';
 import { TrustDomain } from '../../../core/spiffeid.js';
+import { resolveTrustDomain, settingError } from '../shared/settings.js';
 
 /** What `ca.upstream` carries for `type: files`. */
 export interface FilesSettings {
@@ -33,15 +33,9 @@ export function readFilesSettings(prefix: string, raw: Record<string, unknown>):
 }
 
 export function resolveFilesConfig(config: FilesUpstreamConfig): ResolvedFilesConfig {
-  const bad = (key: string, why: string) => invalidArgument(`files upstream authority: ${key} ${why}`, 'bad_config');
+  const bad = settingError('files');
   if (typeof config.dir !== 'string' || config.dir === '') throw bad('dir', 'must be a directory path');
-  let trustDomain: TrustDomain;
-  try {
-    trustDomain = typeof config.trustDomain === 'string' ? TrustDomain.parse(config.trustDomain) : config.trustDomain;
-  } catch (err) {
-    if (err instanceof MeshidError) throw bad('trustDomain', `is invalid: ${err.message}`);
-    throw err;
-  }
+  const trustDomain = resolveTrustDomain(config.trustDomain, bad);
   const reloadDelayMs = config.reloadDelayMs ?? DEFAULT_RELOAD_DELAY_MS;
   if (!Number.isInteger(reloadDelayMs) || reloadDelayMs < 0) {
     throw bad('reloadDelayMs', `must be a whole number of milliseconds >= 0, got ${reloadDelayMs}`);

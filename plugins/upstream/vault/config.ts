@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError, durationSeconds, oneOf, rejectUnknownKeys, section, str } from '../../../core/config-values.js';
-import { invalidArgument, MeshidError } from '../../../core/errors.js';
 import { TrustDomain } from '../../../core/spiffeid.js';
+import { resolveTrustDomain, settingError } from '../shared/settings.js';
 
 export const DEFAULT_PKI_MOUNT = 'pki';
 export const DEFAULT_KUBERNETES_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -101,17 +101,11 @@ function readAuth(prefix: string, raw: Record<string, unknown>): VaultAuthSettin
   return { method, role: required('role', 'required for Kubernetes login'), tokenFile: file('tokenFile'), mount: optional('mount') };
 }
 
-const bad = (key: string, why: string) => invalidArgument(`vault upstream authority: ${key} ${why}`, 'bad_config');
+const bad = settingError('vault');
 
 /** Checks the settings, fills defaults and reads the TLS CA file. */
 export async function resolveVaultConfig(config: VaultUpstreamConfig): Promise<ResolvedVaultConfig> {
-  let trustDomain: TrustDomain;
-  try {
-    trustDomain = typeof config.trustDomain === 'string' ? TrustDomain.parse(config.trustDomain) : config.trustDomain;
-  } catch (err) {
-    if (err instanceof MeshidError) throw bad('trustDomain', `is invalid: ${err.message}`);
-    throw err;
-  }
+  const trustDomain = resolveTrustDomain(config.trustDomain, bad);
   const address = checkAddress(config.address);
   const pkiMount = mountPath('pkiMount', config.pkiMount ?? DEFAULT_PKI_MOUNT, 'pki');
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
