@@ -5,21 +5,18 @@
 // against the validation context of that moment. Not one request or handshake may fail, and at the end both
 // Envoys present SVIDs from the new root and trust only the new root.
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { access, rm } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeAgent } from '../../node-agent/agent.js';
-import { envoyBootstrap } from '../../node-agent/sds/envoy-bootstrap.js';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
 import type { CaFixture } from '../ca-server/fixture.js';
 import { agentConfig, createEntry, createJoinToken, startAgent, tempDir, TRUST_DOMAIN } from '../node-agent/agent-fixture.js';
 import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
-import { startEnvoy, type EnvoyProcess } from '../node-agent/interop/support/envoy.js';
+import type { EnvoyProcess } from '../node-agent/interop/support/envoy.js';
 import { requirePeer } from '../peers/peers.js';
 import { chainsTo, freePort, idOf, rootDer, rotate, startRotationCa, until } from './support.js';
-import { freshHandshakes, get } from '../node-agent/interop/envoy-traffic.js';
+import { startEnvoyPair, startTraffic, type EnvoyPair } from '../node-agent/interop/envoy-traffic.js';
 
 const SERVER_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/api`;
 const CLIENT_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/frontend`;
@@ -57,10 +54,7 @@ describe('root rotation under live traffic between two real Envoys', () => {
   let ca: CaFixture;
   let admin: AdminServiceClient;
   let agent: NodeAgent;
-  let app: http.Server;
-  let server: EnvoyProcess | undefined;
-  let client: EnvoyProcess | undefined;
-  let clientListener: string;
+  let pair: EnvoyPair | undefined;
 
   beforeAll(async () => {
     requirePeer('envoy');
@@ -75,48 +69,11 @@ describe('root rotation under live traffic between two real Envoys', () => {
     const sds = (uid: string[]) => agent.endpoints!.socketPath(uid);
     await pollUntil(() => Promise.all([sds(SERVER_UID), sds(CLIENT_UID)].map((p) => access(p).then(() => true, () => false))), (ok) => ok.every(Boolean), 'the per-uid SDS sockets');
 
-    const sock = (name: string) => path.join(dir, name);
-    app = http.createServer((req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
-    });
-    app.listen(sock('app.sock'));
-    await once(app, 'listening');
-
-    clientListener = sock('client-out.sock');
-    server = await startEnvoy({
-      name: 'server',
-      dir,
-      adminSocket: sock('server-admin.sock'),
-      bootstrap: freshHandshakes(
-        envoyBootstrap({
-          sdsSocket: sds(SERVER_UID),
-          nodeId: 'api-1',
-          admin: { pipe: sock('server-admin.sock') },
-          inbound: { listen: { pipe: sock('server-in.sock') }, app: { pipe: sock('app.sock') } },
-        }),
-      ),
-    });
-    client = await startEnvoy({
-      name: 'client',
-      dir,
-      adminSocket: sock('client-admin.sock'),
-      bootstrap: freshHandshakes(
-        envoyBootstrap({
-          sdsSocket: sds(CLIENT_UID),
-          nodeId: 'frontend-1',
-          admin: { pipe: sock('client-admin.sock') },
-          outbound: { listen: { pipe: clientListener }, upstream: { pipe: sock('server-in.sock') }, serverIds: [SERVER_ID] },
-        }),
-      ),
-    });
-    await Promise.all([server.ready(), client.ready()]);
+    pair = await startEnvoyPair({ dir, serverSds: sds(SERVER_UID), clientSds: sds(CLIENT_UID), serverId: SERVER_ID });
   });
 
   afterAll(async () => {
-    await server?.stop();
-    await client?.stop();
-    app?.close();
+    await pair?.stop();
     await agent?.close();
     admin?.close();
     await ca?.close();
@@ -124,18 +81,14 @@ describe('root rotation under live traffic between two real Envoys', () => {
   });
 
   it('prepare -> activate -> retire with zero failed requests or handshakes; both sides end on the new root only', async () => {
-    const envoys = [server!, client!];
+    const { server, client } = pair!;
+    const envoys = [server, client];
     const started = performance.now();
-    const outcomes = { ok: 0, failed: [] as string[] };
-    let running = true;
-    const traffic = (async () => {
-      while (running) {
-        const r = await get(clientListener).catch((err: Error) => ({ status: 0, body: err.message }));
-        if (r.status === 200 && r.body.includes(`URI=${CLIENT_ID}`) && r.body.includes(`By=${SERVER_ID}`)) outcomes.ok++;
-        else outcomes.failed.push(`${r.status} ${r.body.slice(0, 200)}`);
-      }
-    })();
-    const handshakes = async () => (await server!.statSum('ssl.handshake')) + (await client!.statSum('ssl.handshake'));
+    const outcomes = startTraffic(
+      pair!.clientListener,
+      (r) => r.status === 200 && r.body.includes(`URI=${CLIENT_ID}`) && r.body.includes(`By=${SERVER_ID}`),
+    );
+    const handshakes = async () => (await server.statSum('ssl.handshake')) + (await client.statSum('ssl.handshake'));
     const phases: string[] = [];
     const mark = async (phase: string) => phases.push(`${phase} at ${((performance.now() - started) / 1000).toFixed(1)} s (${await handshakes()} handshakes)`);
     await pollUntil(() => outcomes.ok, (n) => n >= 20, 'traffic to flow before the rotation');
@@ -168,8 +121,7 @@ describe('root rotation under live traffic between two real Envoys', () => {
     await mark('retired');
     const before = outcomes.ok;
     await pollUntil(() => outcomes.ok, (n) => n >= before + 50, 'traffic to keep flowing after the retirement');
-    running = false;
-    await traffic;
+    await outcomes.stop();
 
     // zero failures: requests, handshakes, certificate verification
     expect({ failed: outcomes.failed.length, first: outcomes.failed.slice(0, 3) }).toEqual({ failed: 0, first: [] });
@@ -179,8 +131,8 @@ describe('root rotation under live traffic between two real Envoys', () => {
         expect({ envoy: envoy.name, stat, value: await envoy.statSum(stat) }).toEqual({ envoy: envoy.name, stat, value: 0 });
       }
     }
-    expect(await client!.statSum('upstream_cx_connect_fail')).toBe(0);
-    expect(await client!.statSum('upstream_rq_5xx')).toBe(0);
+    expect(await client.statSum('upstream_cx_connect_fail')).toBe(0);
+    expect(await client.statSum('upstream_rq_5xx')).toBe(0);
     const total = await handshakes();
     expect(total).toBeGreaterThanOrEqual(2 * outcomes.ok); // one full handshake per request on each side
 

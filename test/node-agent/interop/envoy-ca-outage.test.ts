@@ -6,22 +6,19 @@
 // agent renews and pushes new SVIDs over the SDS streams the Envoys already have before the old ones expire:
 // no Envoy, agent or stream is restarted. Requests keep succeeding after the old certificates have expired.
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { access, rm } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshidError } from '../../../core/errors.js';
 import type { NodeAgent } from '../../../node-agent/agent.js';
 import type { X509SvidMaterial } from '../../../node-agent/identity-source.js';
-import { envoyBootstrap } from '../../../node-agent/sds/envoy-bootstrap.js';
 import { CaFixture } from '../../ca-server/fixture.js';
 import { requirePeer } from '../../peers/peers.js';
 import { freePort, until } from '../../rotation/support.js';
 import { agentConfig, createEntry, createJoinToken, LogCapture, metricValue, nextEvent, startAgent, tempDir, TRUST_DOMAIN } from '../agent-fixture.js';
-import { freshHandshakes, startTraffic } from './envoy-traffic.js';
+import { startEnvoyPair, startTraffic, type EnvoyPair } from './envoy-traffic.js';
 import { pollUntil } from './support/agent-fixture.js';
-import { startEnvoy, type EnvoyProcess } from './support/envoy.js';
+import type { EnvoyProcess } from './support/envoy.js';
 
 const SVID_TTL_SECONDS = 15;
 /** What the agent needs once the CA is back (reconnect, mint, push) before the cached SVIDs expire. */
@@ -48,9 +45,8 @@ describe('CA outage longer than a rotation window, between two real Envoys', () 
   let ca: CaFixture | undefined;
   let agent: NodeAgent;
   const agentLogs = new LogCapture();
-  let app: http.Server;
+  let pair: EnvoyPair | undefined;
   const peers: { envoy: EnvoyProcess; spiffeId: string; entryId: string }[] = [];
-  let clientListener: string;
 
   /** (Re)starts the CA on the same data dir, port and admin socket. Agent SVIDs last an hour: only workload SVIDs go through the outage. */
   const startCa = async () => {
@@ -88,44 +84,8 @@ describe('CA outage longer than a rotation window, between two real Envoys', () 
     const sds = (uid: string[]) => agent.endpoints!.socketPath(uid);
     await pollUntil(() => Promise.all([sds(SERVER_UID), sds(CLIENT_UID)].map((p) => access(p).then(() => true, () => false))), (ok) => ok.every(Boolean), 'the per-uid SDS sockets');
 
-    const sock = (name: string) => path.join(dir, name);
-    app = http.createServer((req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
-    });
-    app.listen(sock('app.sock'));
-    await once(app, 'listening');
-
-    clientListener = sock('client-out.sock');
-    const server = await startEnvoy({
-      name: 'server',
-      dir,
-      adminSocket: sock('server-admin.sock'),
-      bootstrap: freshHandshakes(
-        envoyBootstrap({
-          sdsSocket: sds(SERVER_UID),
-          nodeId: 'api-1',
-          admin: { pipe: sock('server-admin.sock') },
-          inbound: { listen: { pipe: sock('server-in.sock') }, app: { pipe: sock('app.sock') } },
-        }),
-      ),
-    });
-    peers.push({ envoy: server, spiffeId: SERVER_ID, entryId: serverEntry });
-    const client = await startEnvoy({
-      name: 'client',
-      dir,
-      adminSocket: sock('client-admin.sock'),
-      bootstrap: freshHandshakes(
-        envoyBootstrap({
-          sdsSocket: sds(CLIENT_UID),
-          nodeId: 'frontend-1',
-          admin: { pipe: sock('client-admin.sock') },
-          outbound: { listen: { pipe: clientListener }, upstream: { pipe: sock('server-in.sock') }, serverIds: [SERVER_ID] },
-        }),
-      ),
-    });
-    peers.push({ envoy: client, spiffeId: CLIENT_ID, entryId: clientEntry });
-    await Promise.all([server.ready(), client.ready()]);
+    pair = await startEnvoyPair({ dir, serverSds: sds(SERVER_UID), clientSds: sds(CLIENT_UID), serverId: SERVER_ID });
+    peers.push({ envoy: pair.server, spiffeId: SERVER_ID, entryId: serverEntry }, { envoy: pair.client, spiffeId: CLIENT_ID, entryId: clientEntry });
   });
 
   /** A metric of the agent's registry (the SDS ones are registered there by the workload endpoints). */
@@ -136,8 +96,7 @@ describe('CA outage longer than a rotation window, between two real Envoys', () 
   };
 
   afterAll(async () => {
-    for (const { envoy } of peers) await envoy.stop();
-    app?.close();
+    await pair?.stop();
     await agent?.close();
     await ca?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -149,7 +108,7 @@ describe('CA outage longer than a rotation window, between two real Envoys', () 
     const phases: string[] = [];
     const sdsStreams = () => agentMetric('meshid_agent_sds_streams');
     const sdsUpdates = () => Promise.all(peers.map(({ envoy }) => envoy.statSum('ssl_context_update_by_sds')));
-    const traffic = startTraffic(clientListener, (r) => r.status === 200 && r.body.includes(`URI=${CLIENT_ID}`) && r.body.includes(`By=${SERVER_ID}`));
+    const traffic = startTraffic(pair!.clientListener, (r) => r.status === 200 && r.body.includes(`URI=${CLIENT_ID}`) && r.body.includes(`By=${SERVER_ID}`));
     await pollUntil(() => traffic.ok, (n) => n >= 10, 'traffic to flow before the outage');
     expect(await sdsStreams()).toBe(4); // default + ROOTCA for each Envoy
 

@@ -1,6 +1,10 @@
 // Continuous traffic through a client Envoy to a server Envoy in which every request is a full mTLS handshake
 // between the Envoys, so each one is checked against the certificates and validation context of that moment.
+import { once } from 'node:events';
 import http from 'node:http';
+import path from 'node:path';
+import { envoyBootstrap } from '../../../node-agent/sds/envoy-bootstrap.js';
+import { startEnvoy, type EnvoyProcess } from './support/envoy.js';
 
 type Json = Record<string, unknown>;
 
@@ -69,6 +73,72 @@ export function startTraffic(socketPath: string, accept: (response: { status: nu
     async stop() {
       running = false;
       await loop;
+    },
+  };
+}
+
+export interface EnvoyPair {
+  /** Server Envoy: mTLS inbound listener in front of `app`. */
+  server: EnvoyProcess;
+  /** Client Envoy: plain outbound listener, mTLS to the server Envoy, which must present `serverId`. */
+  client: EnvoyProcess;
+  /** Where requests enter (the client Envoy's outbound listener socket). */
+  clientListener: string;
+  /** Answers with the x-forwarded-client-cert the server Envoy set. */
+  app: http.Server;
+  stop(): Promise<void>;
+}
+
+/**
+ * Two real Envoys taking their certificates over SDS from the agent's sockets, every request a full mTLS
+ * handshake: client Envoy -> server Envoy -> a small app behind it, all on Unix sockets under `dir`.
+ */
+export async function startEnvoyPair(options: { dir: string; serverSds: string; clientSds: string; serverId: string }): Promise<EnvoyPair> {
+  const sock = (name: string) => path.join(options.dir, name);
+  const app = http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
+  });
+  app.listen(sock('app.sock'));
+  await once(app, 'listening');
+
+  const clientListener = sock('client-out.sock');
+  const server = await startEnvoy({
+    name: 'server',
+    dir: options.dir,
+    adminSocket: sock('server-admin.sock'),
+    bootstrap: freshHandshakes(
+      envoyBootstrap({
+        sdsSocket: options.serverSds,
+        nodeId: 'api-1',
+        admin: { pipe: sock('server-admin.sock') },
+        inbound: { listen: { pipe: sock('server-in.sock') }, app: { pipe: sock('app.sock') } },
+      }),
+    ),
+  });
+  const client = await startEnvoy({
+    name: 'client',
+    dir: options.dir,
+    adminSocket: sock('client-admin.sock'),
+    bootstrap: freshHandshakes(
+      envoyBootstrap({
+        sdsSocket: options.clientSds,
+        nodeId: 'frontend-1',
+        admin: { pipe: sock('client-admin.sock') },
+        outbound: { listen: { pipe: clientListener }, upstream: { pipe: sock('server-in.sock') }, serverIds: [options.serverId] },
+      }),
+    ),
+  });
+  await Promise.all([server.ready(), client.ready()]);
+  return {
+    server,
+    client,
+    clientListener,
+    app,
+    async stop() {
+      await server.stop();
+      await client.stop();
+      app.close();
     },
   };
 }
