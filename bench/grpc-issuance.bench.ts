@@ -1,16 +1,14 @@
 /**
- * X509-SVID issuance over gRPC: the real CA server (in this process, main thread) answering
- * IstioCertificateService/CreateCertificate over TLS to istio-agent-style clients (Bearer service-account
- * token, jwt mode) running in a worker thread, so server and clients each get a core of the 2-core target.
- * Printed beside the raw node:crypto ECDSA P-256 sign and verify rates of the same run.
+ * X509-SVID issuance over gRPC: the real CA server (this process) answering
+ * IstioCertificateService/CreateCertificate over TLS to istio-agent-shaped clients: grpc-load, a grpc-go
+ * client in its own process (istio-agent is Go), sending a Bearer service-account token (jwt mode) and a
+ * fresh CSR per call. Printed beside the raw node:crypto ECDSA P-256 sign and verify rates of the same run.
  */
 import { sign, verify } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { readCaServerConfig } from '../ca-server/config.js';
 import { startCaServer } from '../ca-server/server.js';
@@ -18,82 +16,24 @@ import { createLogger } from '../core/log.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { generateKeyPair } from '../core/x509/keys.js';
 import type { ProtoGrpcType as IstioProto } from '../protos/gen/ca.js';
-import type { IstioCertificateServiceClient } from '../protos/gen/istio/v1/auth/IstioCertificateService.js';
 import { loadProto } from '../protos/load.js';
 import { JwtIssuer } from '../test/support/jwt-issuer.js';
-import { describeMachine, measureAsync, measureSync, printTable, type Measurement } from './harness.js';
+import { runGrpcLoad } from './grpc-load.js';
+import { describeMachine, measureSync, printTable, type Measurement } from './harness.js';
 
 const TARGET_PER_SEC = 2000;
 const CSR_POOL_SIZE = 500;
 const SECONDS = 4;
-const WARMUP = 200;
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
-/** Channels (separate TLS connections) x calls in flight on each. */
+/** TLS connections x calls in flight in total. */
 const SHAPES = [
-  { channels: 1, perChannel: 1 },
-  { channels: 4, perChannel: 4 },
-  { channels: 8, perChannel: 8 },
-  { channels: 16, perChannel: 4 },
+  { connections: 1, concurrency: 1 },
+  { connections: 4, concurrency: 16 },
+  { connections: 8, concurrency: 64 },
+  { connections: 16, concurrency: 128 },
 ];
 
-interface ClientSetup {
-  target: string;
-  bundlePem: string;
-  token: string;
-  csrs: string[];
-}
-
-type ToWorker = { run: (typeof SHAPES)[number] } | { done: true };
-
-/** Worker thread: istio-agent-style clients driving the server. */
-async function clientWorker(setup: ClientSetup): Promise<void> {
-  const proto = loadProto<IstioProto>('istio/v1/auth/ca.proto');
-  const perRpc = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
-    const metadata = new grpc.Metadata();
-    metadata.add('authorization', `Bearer ${setup.token}`);
-    callback(null, metadata);
-  });
-  const credentials = grpc.credentials.combineChannelCredentials(grpc.credentials.createSsl(Buffer.from(setup.bundlePem)), perRpc);
-  const newClient = () =>
-    new proto.istio.v1.auth.IstioCertificateService(setup.target, credentials, {
-      'grpc.ssl_target_name_override': 'localhost',
-      // One TLS connection per client, not one shared by all clients of the same target.
-      'grpc.use_local_subchannel_pool': 1,
-    });
-  const createCertificate = (client: IstioCertificateServiceClient, csr: string) =>
-    new Promise<void>((resolve, reject) =>
-      client.CreateCertificate({ csr, validity_duration: 3600 }, (err, res) => {
-        if (err) reject(err);
-        else if (res?.cert_chain.length !== 3) reject(new Error('unexpected chain'));
-        else resolve();
-      }),
-    );
-
-  parentPort!.on('message', (message: ToWorker) => {
-    if ('done' in message) {
-      parentPort!.close();
-      return;
-    }
-    const { channels, perChannel } = message.run;
-    const clients = Array.from({ length: channels }, newClient);
-    measureAsync(
-      `gRPC CreateCertificate ${channels} ch x ${perChannel} in flight`,
-      (i) => createCertificate(clients[i % channels]!, setup.csrs[i % setup.csrs.length]!),
-      { seconds: SECONDS, warmup: WARMUP, concurrency: channels * perChannel },
-    ).then(
-      (row) => {
-        for (const client of clients) client.close();
-        parentPort!.postMessage(row);
-      },
-      (err: unknown) => {
-        throw err;
-      },
-    );
-  });
-}
-
-/** Main thread: the CA server, the raw crypto rows, and the table. */
 async function main(): Promise<void> {
   console.log(`gRPC issuance benchmark: ${describeMachine()}`);
   const dir = await mkdtemp(path.join(tmpdir(), 'meshid-bench-'));
@@ -111,35 +51,41 @@ async function main(): Promise<void> {
   const log = createLogger({ name: 'meshid-ca', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
   const server = await startCaServer(config, log);
 
-  const csrs: string[] = [];
-  for (let i = 0; i < CSR_POOL_SIZE; i++) csrs.push(createCsrPem(generateKeyPair('ec-p256')));
+  const createCertificate = loadProto<IstioProto>('istio/v1/auth/ca.proto').istio.v1.auth.IstioCertificateService.service.CreateCertificate;
+  const messages: Buffer[] = [];
+  for (let i = 0; i < CSR_POOL_SIZE; i++) messages.push(createCertificate.requestSerialize({ csr: createCsrPem(generateKeyPair('ec-p256')), validity_duration: 3600 }));
   const token = await jwt.mintServiceAccountToken({ namespace: 'bench', serviceAccount: 'workload', audiences: ['meshid'] });
 
   const rows: Measurement[] = rawCrypto();
-  const worker = new Worker(new URL(import.meta.url), {
-    workerData: { target: `127.0.0.1:${server.grpcPort}`, bundlePem: server.bundle().toPem(), token, csrs } satisfies ClientSetup,
-  });
-  const failed = new Promise<never>((_, reject) => worker.once('error', reject));
   const costs: string[] = [];
-  for (const shape of SHAPES) {
-    const row = new Promise<Measurement>((resolve) => worker.once('message', resolve));
-    const [elu, cpu] = [performance.eventLoopUtilization(), process.cpuUsage()];
-    worker.postMessage({ run: shape } satisfies ToWorker);
-    const measured = await Promise.race([row, failed]);
-    rows.push(measured);
-    // Wall-clock rates depend on what else the machine runs; these two show where the time went.
-    const used = process.cpuUsage(cpu);
-    const calls = measured.ops + WARMUP;
-    costs.push(
-      `${measured.name}: server event loop ${(100 * performance.eventLoopUtilization(elu).utilization).toFixed(0)}% busy, ` +
-        `process CPU ${Math.round((used.user + used.system) / calls)} µs per call (server + clients + thread pool)`,
-    );
+  try {
+    for (const { connections, concurrency } of SHAPES) {
+      const [elu, cpu] = [performance.eventLoopUtilization(), process.cpuUsage()];
+      const row = await runGrpcLoad(`gRPC CreateCertificate, ${connections} conn, ${concurrency} in flight`, {
+        target: `127.0.0.1:${server.grpcPort}`,
+        method: createCertificate.path,
+        messages,
+        connections,
+        concurrency,
+        seconds: SECONDS,
+        tls: { caPem: server.bundle().toPem(), serverName: 'localhost' },
+        bearerToken: token,
+      });
+      rows.push(row);
+      // Wall-clock rates depend on what else the machine runs; these show where the server's time went.
+      const used = process.cpuUsage(cpu);
+      const calls = row.ops * (1 + 1 / SECONDS); // the measured calls plus about a second of warm-up
+      costs.push(
+        `${row.name}: server event loop ${(100 * performance.eventLoopUtilization(elu).utilization).toFixed(0)}% busy, ` +
+          `server CPU about ${Math.round((used.user + used.system) / calls)} µs per call`,
+      );
+    }
+  } finally {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
   }
-  worker.postMessage({ done: true } satisfies ToWorker);
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
 
-  printTable('X509-SVID issuance over gRPC/TLS (server: main thread, clients: one worker thread)', rows, rows[0]);
+  printTable('X509-SVID issuance over gRPC/TLS (server: this process; clients: grpc-load, grpc-go in another process)', rows, rows[0]);
   console.log(`\n${costs.join('\n')}`);
   const best = rows.slice(2).reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
   const verdict = best.opsPerSec >= TARGET_PER_SEC ? 'met' : 'MISSED';
@@ -157,5 +103,4 @@ function rawCrypto(): Measurement[] {
   ];
 }
 
-if (isMainThread) await main();
-else await clientWorker(workerData as ClientSetup);
+await main();
