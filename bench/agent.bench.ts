@@ -49,10 +49,8 @@ import {
   type OperatorCaChange,
   type PodSpec,
 } from './agent-support.js';
-import { describeMachine, measureSync, percentile, printTable, type Measurement } from './harness.js';
+import { AGENT_NODE_FLAGS, describeMachine, measureSync, percentile, printTable, type Measurement } from './harness.js';
 
-/** V8 young-generation cap the deployed agent runs with: trades a little GC CPU for ~25 MB RSS at 1,000 streams. */
-const AGENT_NODE_FLAGS = ['--max-semi-space-size=1'];
 const TARGET = { firstCertP99Ms: 20, allStreamsUpdatedMs: 1000, rssMb: 150 };
 const FIRST_CERT_WORKLOADS = 200;
 /** Untimed workloads first, so JIT, connections and key pools settle. */
