@@ -270,6 +270,26 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
     client.socket.destroy();
   });
 
+  it('answers early (unknown method) and ignores the rest of that request, staying usable', async () => {
+    const client = await RawClient.connect();
+    const early = await exchange(client, 1, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, requestHeaders('/test.Echo/Nope'))]);
+    expect(early.headers.get('grpc-status')).toBe(String(GrpcCode.UNIMPLEMENTED));
+    const reset = await client.next();
+    expect(reset).toMatchObject({ type: FrameType.RST_STREAM, streamId: 1 });
+    expect(reset!.payload.readUInt32BE(0)).toBe(H2Error.NO_ERROR);
+    // The client had already sent the rest: a DATA frame and trailers (which still feed the HPACK state).
+    client.socket.write(Buffer.concat([
+      encodeFrame(FrameType.DATA, 0, 1, grpcMessage(Buffer.from('late'))),
+      encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS | FrameFlag.END_STREAM, 1, Buffer.from([0x40, 0x01, 0x78, 0x01, 0x79])), // x: y, indexed
+    ]));
+    const next = await exchange(client, 3, [
+      encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 3, Buffer.concat([requestHeaders('/test.Echo/Metadata'), Buffer.from([0xbe])])), // 0xbe: dynamic entry 62, x: y
+      encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, 3, grpcMessage(Buffer.alloc(0))),
+    ]);
+    expect(JSON.parse(next.data.subarray(5).toString())).toEqual({ x: 'y' });
+    client.socket.destroy();
+  });
+
   it.each([
     ['a compressed message', [grpcMessage(Buffer.from('x'), true)], GrpcCode.UNIMPLEMENTED, 'compressed request messages are not supported; send grpc-encoding identity'],
     ['no message', [], GrpcCode.INTERNAL, 'the request carried no gRPC message'],
@@ -298,7 +318,7 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
     ['an HTTP/1.1 request', false, [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], null, /not an HTTP\/2 client/],
     ['a frame above the maximum size', true, [Buffer.from([0x00, 0x40, 0x01, FrameType.DATA, 0, 0, 0, 0, 1])], H2Error.FRAME_SIZE_ERROR, /exceeds SETTINGS_MAX_FRAME_SIZE/],
     ['DATA on stream 0', true, [encodeFrame(FrameType.DATA, 0, 0, Buffer.from('x'))], H2Error.PROTOCOL_ERROR, /DATA on stream 0/],
-    ['an even stream id', true, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 2, requestHeaders('/test.Echo/Reverse'))], H2Error.PROTOCOL_ERROR, /client streams are odd and increasing/],
+    ['an even stream id', true, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 2, requestHeaders('/test.Echo/Reverse'))], H2Error.PROTOCOL_ERROR, /client streams are odd/],
     ['a broken header block', true, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, Buffer.from([0x80]))], H2Error.COMPRESSION_ERROR, /HPACK/],
     ['an interrupted header block', true, [encodeFrame(FrameType.HEADERS, 0, 1, Buffer.from([0x82])), encodeFrame(FrameType.DATA, 0, 1, Buffer.from('x'))], H2Error.PROTOCOL_ERROR, /interrupted before END_HEADERS/],
     ['a PUSH_PROMISE', true, [encodeFrame(FrameType.PUSH_PROMISE, FrameFlag.END_HEADERS, 1, Buffer.alloc(4))], H2Error.PROTOCOL_ERROR, /PUSH_PROMISE/],

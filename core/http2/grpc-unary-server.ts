@@ -381,9 +381,12 @@ class Http2Connection {
       if (!endStream) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `trailers on stream ${streamId} without END_STREAM`);
       return this.onRequestEnd(existing);
     }
-    if (streamId <= this.lastStreamId || streamId % 2 === 0) {
-      throw new ConnectionError(H2Error.PROTOCOL_ERROR, `HEADERS opening stream ${streamId} after stream ${this.lastStreamId} (client streams are odd and increasing)`);
+    if (streamId <= this.lastStreamId && streamId % 2 === 1) {
+      // Trailers for a stream we already answered or refused: decode (HPACK state is shared), then ignore.
+      this.decodeHeaders(block, () => undefined);
+      return;
     }
+    if (streamId % 2 === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `HEADERS opening even stream ${streamId} (client streams are odd)`);
     this.lastStreamId = streamId;
     const stream: Stream = {
       id: streamId,
