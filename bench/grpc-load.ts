@@ -3,10 +3,11 @@
  * process: a native client like the servers' real callers (Envoy, istio-agent), so the figures measure the
  * Node server rather than a Node client. The child runs asynchronously, so this process keeps serving.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { requirePeer } from '../test/peers/peers.js';
 import type { Measurement } from './harness.js';
 
@@ -73,14 +74,20 @@ export async function runGrpcLoad(name: string, load: GrpcLoad): Promise<LoadMea
 
 /** grpc-load's reference server: a native grpc-go server answering every call, the machine's own limit. */
 export async function startReferenceServer(address: string): Promise<{ close(): void }> {
-  const child = spawn(requirePeer('grpc-load'), ['-serve', address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = await startServerChild(requirePeer('grpc-load'), ['-serve', address]);
+  return { close: () => void child.kill() };
+}
+
+/** Spawns a server process and resolves once it prints its first line (its "ready"). */
+export async function startServerChild(command: string, args: string[]): Promise<ChildProcessByStdio<Writable, Readable, null>> {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`grpc-load -serve exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${path.basename(command)} exited with ${code} before it was ready`)));
     child.stdout.once('data', () => resolve());
   });
   child.removeAllListeners('exit');
-  return { close: () => void child.kill() };
+  return child;
 }
 
 function run(args: string[]): Promise<string> {

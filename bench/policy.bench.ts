@@ -5,7 +5,6 @@
  * with the agent's deployed V8 flags.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +19,7 @@ import { startExtAuthzServer } from '../node-agent/ext-authz/server.js';
 import type { CheckRequest } from '../protos/gen/envoy/service/auth/v3/CheckRequest.js';
 import type { ProtoGrpcType } from '../protos/gen/external_auth.js';
 import { loadProto } from '../protos/load.js';
-import { runGrpcLoad, startReferenceServer, type LoadMeasurement } from './grpc-load.js';
+import { runGrpcLoad, startReferenceServer, startServerChild, type LoadMeasurement } from './grpc-load.js';
 import { AGENT_NODE_FLAGS, describeMachine, measureSync, printTable, type Measurement } from './harness.js';
 
 const NAMESPACES = 50;
@@ -211,12 +210,7 @@ async function overSocket(): Promise<SocketResults> {
  * in the agent, the young-generation size decides how long the scavenge pauses in the tail are.
  */
 async function startServerProcess(socketPath: string): Promise<{ close(): Promise<void> }> {
-  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, fileURLToPath(import.meta.url), SERVE_ARG, socketPath], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the Check server process exited with ${code}`)));
-    child.stdout.once('data', () => resolve());
-  });
-  child.removeAllListeners('exit');
+  const child = await startServerChild(process.execPath, [...AGENT_NODE_FLAGS, fileURLToPath(import.meta.url), SERVE_ARG, socketPath]);
   return {
     close: () =>
       new Promise<void>((resolve) => {
