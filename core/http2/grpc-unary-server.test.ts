@@ -8,7 +8,8 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requirePeer } from '../../test/peers/peers.js';
 import { CLIENT_PREFACE, FRAME_HEADER_BYTES, FrameFlag, FrameType, H2Error, encodeFrame, encodeSettings, SETTINGS_ACK } from './frames.js';
-import { createUnaryGrpcServer, GrpcCode, GrpcStatusError, type UnaryCall, type UnaryGrpcServer } from './grpc-unary-server.js';
+import { invalidArgument, permissionDenied } from '../errors.js';
+import { createUnaryGrpcServer, type UnaryCall, type UnaryGrpcServer } from './grpc-unary-server.js';
 import { HpackDecoder, literalHeaderField } from './hpack.js';
 
 const logLines: Array<Record<string, unknown>> = [];
@@ -32,8 +33,8 @@ beforeAll(async () => {
       ['/test.Echo/Reverse', echoReversed],
       ['/test.Echo/Metadata', (call) => Buffer.from(JSON.stringify(call.metadata))],
       ['/test.Echo/Big', (call) => Buffer.alloc(call.message.readUInt32BE(0), 0x61)],
-      ['/test.Echo/Refuse', () => { throw new GrpcStatusError(GrpcCode.INVALID_ARGUMENT, 'csr: not PEM (line 1)'); }],
-      ['/test.Echo/RefuseLater', async () => { throw new GrpcStatusError(7, 'denied: no ALLOW policy matched ✗ 100%'); }],
+      ['/test.Echo/Refuse', () => { throw invalidArgument('csr: not PEM (line 1)'); }],
+      ['/test.Echo/RefuseLater', async () => { throw permissionDenied('denied: no ALLOW policy matched ✗ 100%'); }],
       ['/test.Echo/Bug', () => { throw new Error('secret-internal-detail'); }],
     ]),
   });
@@ -81,7 +82,7 @@ describe('unary gRPC over HTTP/2 with real clients', () => {
     const bug = grpcJsCall('/test.Echo/Bug', Buffer.alloc(1));
     await expect(bug).rejects.toMatchObject({ code: grpc.status.INTERNAL, details: 'internal error in /test.Echo/Bug; see the server log' });
     await expect(bug).rejects.not.toMatchObject({ details: expect.stringContaining('secret') });
-    expect(logLines.some((l) => l.msg === 'unexpected error in gRPC handler')).toBe(true);
+    expect(logLines.some((l) => l.msg === 'unexpected error in handler')).toBe(true);
     await expect(grpcJsCall('/test.Echo/Nope', Buffer.alloc(1))).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED, details: 'unknown method /test.Echo/Nope' });
   });
 
@@ -273,7 +274,7 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
   it('answers early (unknown method) and ignores the rest of that request, staying usable', async () => {
     const client = await RawClient.connect();
     const early = await exchange(client, 1, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, requestHeaders('/test.Echo/Nope'))]);
-    expect(early.headers.get('grpc-status')).toBe(String(GrpcCode.UNIMPLEMENTED));
+    expect(early.headers.get('grpc-status')).toBe(String(grpc.status.UNIMPLEMENTED));
     const reset = await client.next();
     expect(reset).toMatchObject({ type: FrameType.RST_STREAM, streamId: 1 });
     expect(reset!.payload.readUInt32BE(0)).toBe(H2Error.NO_ERROR);
@@ -291,9 +292,9 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
   });
 
   it.each([
-    ['a compressed message', [grpcMessage(Buffer.from('x'), true)], GrpcCode.UNIMPLEMENTED, 'compressed request messages are not supported; send grpc-encoding identity'],
-    ['no message', [], GrpcCode.INTERNAL, 'the request carried no gRPC message'],
-    ['two messages', [grpcMessage(Buffer.from('a')), grpcMessage(Buffer.from('b'))], GrpcCode.INTERNAL, 'unary request must hold exactly one message (declared 1 bytes, received 7)'],
+    ['a compressed message', [grpcMessage(Buffer.from('x'), true)], grpc.status.UNIMPLEMENTED, 'compressed request messages are not supported; send grpc-encoding identity'],
+    ['no message', [], grpc.status.INTERNAL, 'the request carried no gRPC message'],
+    ['two messages', [grpcMessage(Buffer.from('a')), grpcMessage(Buffer.from('b'))], grpc.status.INTERNAL, 'unary request must hold exactly one message (declared 1 bytes, received 7)'],
   ])('answers %s with a gRPC status', async (_name, bodies, code, message) => {
     const client = await RawClient.connect();
     const frames = [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, requestHeaders('/test.Echo/Reverse')), encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, 1, ...bodies)];

@@ -12,7 +12,9 @@
  * values; other connections keep being served.
  */
 import type net from 'node:net';
+import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { toServiceError } from '../grpc-errors.js';
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
@@ -33,27 +35,6 @@ import {
 } from './frames.js';
 import { HpackDecoder, HpackError, indexedHeaderField, literalHeaderField, literalWithIndexedName } from './hpack.js';
 
-/** gRPC status codes used by the transport itself. */
-export const enum GrpcCode {
-  OK = 0,
-  INVALID_ARGUMENT = 3,
-  RESOURCE_EXHAUSTED = 8,
-  UNIMPLEMENTED = 12,
-  INTERNAL = 13,
-  UNAVAILABLE = 14,
-}
-
-/** A handler's refusal: answered as grpc-status `code` with `message` as grpc-message. */
-export class GrpcStatusError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'GrpcStatusError';
-  }
-}
-
 export interface UnaryCall {
   /** The gRPC path, "/package.Service/Method". */
   readonly method: string;
@@ -65,7 +46,10 @@ export interface UnaryCall {
   readonly socket: net.Socket;
 }
 
-/** Answers with the serialised response message, or throws / rejects with a GrpcStatusError. */
+/**
+ * Answers with the serialised response message, or throws / rejects: a MeshidError becomes its gRPC status
+ * and message, anything else INTERNAL without details (and is logged), as on every meshid gRPC API.
+ */
 export type UnaryHandler = (call: UnaryCall) => Buffer | Promise<Buffer>;
 
 export interface UnaryGrpcOptions {
@@ -417,7 +401,7 @@ class Http2Connection {
     this.streams.set(streamId, stream);
     if (stream.httpMethod !== 'POST') return this.answerHttp(stream, 405);
     if (!stream.contentType.startsWith('application/grpc')) return this.answerHttp(stream, 415);
-    if (!this.settings.handlers.has(stream.method)) return this.answerStatus(stream, GrpcCode.UNIMPLEMENTED, `unknown method ${stream.method}`);
+    if (!this.settings.handlers.has(stream.method)) return this.answerStatus(stream, status.UNIMPLEMENTED, `unknown method ${stream.method}`);
     if (endStream) this.onRequestEnd(stream);
   }
 
@@ -455,7 +439,7 @@ class Http2Connection {
     }
     stream.received += end - start;
     if (stream.received > this.settings.maxMessageBytes + 5) {
-      return this.answerStatus(stream, GrpcCode.RESOURCE_EXHAUSTED, `request message larger than the ${this.settings.maxMessageBytes}-byte limit`);
+      return this.answerStatus(stream, status.RESOURCE_EXHAUSTED, `request message larger than the ${this.settings.maxMessageBytes}-byte limit`);
     }
     if (end > start) stream.chunks.push(payload.subarray(start, end));
     if (flags & FrameFlag.END_STREAM) {
@@ -474,10 +458,10 @@ class Http2Connection {
     stream.ended = true;
     const body = stream.chunks.length === 1 ? stream.chunks[0]! : Buffer.concat(stream.chunks);
     stream.chunks = [];
-    if (body.length < 5) return this.answerStatus(stream, GrpcCode.INTERNAL, 'the request carried no gRPC message');
-    if (body[0] !== 0) return this.answerStatus(stream, GrpcCode.UNIMPLEMENTED, 'compressed request messages are not supported; send grpc-encoding identity');
+    if (body.length < 5) return this.answerStatus(stream, status.INTERNAL, 'the request carried no gRPC message');
+    if (body[0] !== 0) return this.answerStatus(stream, status.UNIMPLEMENTED, 'compressed request messages are not supported; send grpc-encoding identity');
     const length = body.readUInt32BE(1);
-    if (length !== body.length - 5) return this.answerStatus(stream, GrpcCode.INTERNAL, `unary request must hold exactly one message (declared ${length} bytes, received ${body.length - 5})`);
+    if (length !== body.length - 5) return this.answerStatus(stream, status.INTERNAL, `unary request must hold exactly one message (declared ${length} bytes, received ${body.length - 5})`);
     const handler = this.settings.handlers.get(stream.method)!;
     let result: Buffer | Promise<Buffer>;
     try {
@@ -501,9 +485,8 @@ class Http2Connection {
   }
 
   private answerError(stream: Stream, err: unknown): void {
-    if (err instanceof GrpcStatusError) return this.answerStatus(stream, err.code, err.message);
-    this.settings.log.error({ err, method: stream.method }, 'unexpected error in gRPC handler');
-    this.answerStatus(stream, GrpcCode.INTERNAL, `internal error in ${stream.method}; see the server log`);
+    const { code, details } = toServiceError(err, this.settings.log, stream.method);
+    this.answerStatus(stream, code ?? status.INTERNAL, details ?? '');
   }
 
   private answer(stream: Stream, message: Buffer): void {

@@ -11,8 +11,8 @@ import path from 'node:path';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { MeshidError } from '../../core/errors.js';
-import { createUnaryGrpcServer, GrpcCode, GrpcStatusError } from '../../core/http2/grpc-unary-server.js';
+import { invalidArgument, MeshidError } from '../../core/errors.js';
+import { createUnaryGrpcServer } from '../../core/http2/grpc-unary-server.js';
 import type { Decision } from '../../core/policy/model.js';
 import type { PolicyStore } from '../../core/policy/store.js';
 import { loadProto } from '../../protos/load.js';
@@ -94,7 +94,7 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
             request = check.requestDeserialize(call.message);
           } catch (err) {
             metrics.recordMalformed(0);
-            throw new GrpcStatusError(GrpcCode.INVALID_ARGUMENT, `CheckRequest is not a valid protobuf message: ${(err as Error).message}`);
+            throw invalidArgument(`CheckRequest is not a valid protobuf message: ${(err as Error).message}`);
           }
           return check.responseSerialize(answer(request));
         },
