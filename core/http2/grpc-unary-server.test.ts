@@ -6,11 +6,12 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { exchange, grpcMessage, RawClient, requestHeaders } from '../../test/http2/raw-client.js';
 import { requirePeer } from '../../test/peers/peers.js';
-import { CLIENT_PREFACE, FRAME_HEADER_BYTES, FrameFlag, FrameType, H2Error, encodeFrame, encodeSettings, SETTINGS_ACK } from './frames.js';
+import { FrameFlag, FrameType, H2Error, encodeFrame } from './frames.js';
 import { invalidArgument, permissionDenied } from '../errors.js';
 import { createUnaryGrpcServer, type UnaryCall, type UnaryGrpcServer } from './grpc-unary-server.js';
-import { HpackDecoder, literalHeaderField } from './hpack.js';
+import { literalHeaderField } from './hpack.js';
 
 const logLines: Array<Record<string, unknown>> = [];
 const log = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
@@ -139,116 +140,9 @@ describe('unary gRPC over HTTP/2 with real clients', () => {
   });
 });
 
-/** A hand-driven HTTP/2 client for protocol edge cases: writes frames, reads frames back. */
-class RawClient {
-  readonly socket: net.Socket;
-  private buffered = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  closed = false;
-  readonly decoder = new HpackDecoder();
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static async connect(handshake = true): Promise<RawClient> {
-    const socket = net.connect(socketPath);
-    await new Promise<void>((resolve) => socket.once('connect', resolve));
-    const client = new RawClient(socket);
-    if (handshake) {
-      socket.write(Buffer.concat([CLIENT_PREFACE, encodeSettings([])]));
-      const settings = await client.next();
-      expect(settings?.type).toBe(FrameType.SETTINGS);
-      socket.write(SETTINGS_ACK);
-    }
-    return client;
-  }
-
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
-  }
-
-  /** The next frame from the server, skipping WINDOW_UPDATE and SETTINGS ACK; null once closed. */
-  async next(): Promise<{ type: number; flags: number; streamId: number; payload: Buffer } | null> {
-    for (;;) {
-      if (this.buffered.length >= FRAME_HEADER_BYTES) {
-        const length = this.buffered.readUIntBE(0, 3);
-        if (this.buffered.length >= FRAME_HEADER_BYTES + length) {
-          const frame = { type: this.buffered[3]!, flags: this.buffered[4]!, streamId: this.buffered.readUInt32BE(5), payload: this.buffered.subarray(9, 9 + length) };
-          this.buffered = this.buffered.subarray(9 + length);
-          const ack = frame.type === FrameType.SETTINGS && frame.flags & FrameFlag.ACK;
-          if (frame.type !== FrameType.WINDOW_UPDATE && !ack) return frame;
-          continue;
-        }
-      }
-      if (this.closed) return null;
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-  }
-
-  /** Reads frames until GOAWAY; returns its error code and debug text. */
-  async goaway(): Promise<{ code: number; debug: string }> {
-    for (let frame = await this.next(); frame; frame = await this.next()) {
-      if (frame.type === FrameType.GOAWAY) return { code: frame.payload.readUInt32BE(4), debug: frame.payload.subarray(8).toString() };
-    }
-    throw new Error('connection closed without GOAWAY');
-  }
-
-  headers(block: Buffer): Map<string, string> {
-    const out = new Map<string, string>();
-    this.decoder.decode(block, (name, value) => out.set(name, value));
-    return out;
-  }
-}
-
-const requestHeaders = (method: string, extra: Array<[string, string]> = []) =>
-  Buffer.concat([
-    literalHeaderField(':method', 'POST'),
-    literalHeaderField(':scheme', 'http'),
-    literalHeaderField(':path', method),
-    literalHeaderField(':authority', 'localhost'),
-    literalHeaderField('content-type', 'application/grpc'),
-    ...extra.map(([n, v]) => literalHeaderField(n, v)),
-  ]);
-
-function grpcMessage(payload: Buffer, compressed = false): Buffer {
-  const out = Buffer.alloc(5 + payload.length);
-  out[0] = compressed ? 1 : 0;
-  out.writeUInt32BE(payload.length, 1);
-  payload.copy(out, 5);
-  return out;
-}
-
-/** Sends one request and collects the response: status headers, DATA, trailers. */
-async function exchange(client: RawClient, streamId: number, frames: Buffer[]): Promise<{ headers: Map<string, string>; data: Buffer; trailers?: Map<string, string>; reset?: number }> {
-  client.socket.write(Buffer.concat(frames));
-  let headers: Map<string, string> | undefined;
-  const data: Buffer[] = [];
-  for (let frame = await client.next(); frame; frame = await client.next()) {
-    if (frame.streamId !== streamId) continue;
-    if (frame.type === FrameType.RST_STREAM && headers) return { headers, data: Buffer.concat(data), reset: frame.payload.readUInt32BE(0) };
-    if (frame.type === FrameType.DATA) data.push(frame.payload);
-    if (frame.type !== FrameType.HEADERS) continue;
-    const block = client.headers(frame.payload);
-    if (!headers) headers = block;
-    else return { headers, data: Buffer.concat(data), trailers: block };
-    if (frame.flags & FrameFlag.END_STREAM) return { headers, data: Buffer.concat(data) };
-  }
-  throw new Error('connection closed mid-response');
-}
-
 describe('unary gRPC over HTTP/2: protocol edge cases', () => {
   it('answers a request split over HEADERS + CONTINUATION, padded frames, and PING', async () => {
-    const client = await RawClient.connect();
+    const client = await RawClient.connect(socketPath);
     const block = requestHeaders('/test.Echo/Reverse');
     const padded = (payload: Buffer, pad: number) => Buffer.concat([Buffer.from([pad]), payload, Buffer.alloc(pad)]);
     const message = grpcMessage(Buffer.from('xyz'));
@@ -272,7 +166,7 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
   });
 
   it('answers early (unknown method) and ignores the rest of that request, staying usable', async () => {
-    const client = await RawClient.connect();
+    const client = await RawClient.connect(socketPath);
     const early = await exchange(client, 1, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, requestHeaders('/test.Echo/Nope'))]);
     expect(early.headers.get('grpc-status')).toBe(String(grpc.status.UNIMPLEMENTED));
     const reset = await client.next();
@@ -296,7 +190,7 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
     ['no message', [], grpc.status.INTERNAL, 'the request carried no gRPC message'],
     ['two messages', [grpcMessage(Buffer.from('a')), grpcMessage(Buffer.from('b'))], grpc.status.INTERNAL, 'unary request must hold exactly one message (declared 1 bytes, received 7)'],
   ])('answers %s with a gRPC status', async (_name, bodies, code, message) => {
-    const client = await RawClient.connect();
+    const client = await RawClient.connect(socketPath);
     const frames = [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, requestHeaders('/test.Echo/Reverse')), encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, 1, ...bodies)];
     const response = await exchange(client, 1, frames);
     expect(response.headers.get('grpc-status')).toBe(String(code));
@@ -308,10 +202,17 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
     ['GET', 'application/grpc', '405'],
     ['POST', 'text/plain', '415'],
   ])('answers :method %s with content-type %s as HTTP %s', async (method, contentType, status) => {
-    const client = await RawClient.connect();
-    const block = Buffer.concat([literalHeaderField(':method', method), literalHeaderField(':path', '/test.Echo/Reverse'), literalHeaderField('content-type', contentType)]);
+    const client = await RawClient.connect(socketPath);
+    const block = Buffer.concat([
+      literalHeaderField(':method', method),
+      literalHeaderField(':scheme', 'http'),
+      literalHeaderField(':path', '/test.Echo/Reverse'),
+      literalHeaderField('content-type', contentType),
+    ]);
     const response = await exchange(client, 1, [encodeFrame(FrameType.HEADERS, FrameFlag.END_HEADERS | FrameFlag.END_STREAM, 1, block)]);
     expect(response.headers.get(':status')).toBe(status);
+    expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(response.data.toString()).toMatch(new RegExp(`^${status} .*send POST requests with content-type application/grpc\n$`));
     client.socket.destroy();
   });
 
@@ -325,7 +226,7 @@ describe('unary gRPC over HTTP/2: protocol edge cases', () => {
     ['a PUSH_PROMISE', true, [encodeFrame(FrameType.PUSH_PROMISE, FrameFlag.END_HEADERS, 1, Buffer.alloc(4))], H2Error.PROTOCOL_ERROR, /PUSH_PROMISE/],
     ['a zero WINDOW_UPDATE', true, [encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(4))], H2Error.PROTOCOL_ERROR, /increment of 0/],
   ])('closes the connection on %s, logs why, and keeps serving others', async (_name, handshake, frames, code, reason) => {
-    const client = await RawClient.connect(handshake);
+    const client = await RawClient.connect(socketPath, handshake);
     client.socket.write(Buffer.concat(frames));
     if (code !== null) {
       const goaway = await client.goaway();

@@ -282,12 +282,22 @@ describe('HpackDecoder: malformed blocks', () => {
     expectHpackError(() => decodeAll(new HpackDecoder(), hex(block)), message);
   });
 
-  it('caps the decoded header list size', () => {
+  it('caps the decoded header list size, passing on only the fields within it', () => {
     const block = Buffer.concat([literalHeaderField('a', 'x'.repeat(30)), literalHeaderField('b', 'y'.repeat(30))]);
-    expect(decodeAll(new HpackDecoder(4096, 126), block)).toHaveLength(2); // 63 + 63
-    expectHpackError(() => decodeAll(new HpackDecoder(4096, 125), block), /header list exceeds 125 octets/);
-    const big = literalHeaderField('x-big', 'z'.repeat(70_000));
-    expectHpackError(() => decodeAll(new HpackDecoder(), big), /header list exceeds 65536 octets/);
+    const fields: Field[] = [];
+    expect(new HpackDecoder(4096, 126).decode(block, (name, value) => fields.push([name, value]))).toBe(true); // 63 + 63
+    expect(fields).toHaveLength(2);
+    fields.length = 0;
+    expect(new HpackDecoder(4096, 125).decode(block, (name, value) => fields.push([name, value]))).toBe(false);
+    expect(fields).toEqual([['a', 'x'.repeat(30)]]);
+    expect(new HpackDecoder().decode(literalHeaderField('x-big', 'z'.repeat(70_000)), () => undefined)).toBe(false);
+  });
+
+  it('keeps the dynamic table in step past the header list limit', () => {
+    const decoder = new HpackDecoder(4096, 100);
+    const indexed = Buffer.concat([Buffer.from([0x40]), literalHeaderField('x-late', 'v'.repeat(40)).subarray(1)]); // 79 octets
+    expect(decoder.decode(Buffer.concat([literalHeaderField('x-first', 'y'.repeat(40)), indexed]), () => undefined)).toBe(false);
+    expect(decodeAll(decoder, indexedHeaderField(62))).toEqual([['x-late', 'v'.repeat(40)]]);
   });
 
   it('counts the header list per block, not per connection', () => {

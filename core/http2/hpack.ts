@@ -62,8 +62,12 @@ export class HpackDecoder {
     this.values = new Array<string>(capacity).fill('');
   }
 
-  /** Decodes one complete header block, calling `onHeader` per field in order. Throws HpackError if malformed. */
-  decode(block: Buffer, onHeader: (name: string, value: string) => void): void {
+  /**
+   * Decodes one complete header block, calling `onHeader` per field in order. Throws HpackError if malformed.
+   * Returns false when the fields exceed maxHeaderListSize: fields past the limit are still decoded (the
+   * dynamic table stays in step with the peer's, so the connection stays usable) but not passed on.
+   */
+  decode(block: Buffer, onHeader: (name: string, value: string) => void): boolean {
     this.block = block;
     this.pos = 0;
     let listSize = 0;
@@ -106,12 +110,10 @@ export class HpackDecoder {
       }
       sawField = true;
       listSize += name.length + value.length + ENTRY_OVERHEAD;
-      if (listSize > this.maxHeaderListSize) {
-        throw new HpackError(`HPACK: header list exceeds ${this.maxHeaderListSize} octets`);
-      }
-      onHeader(name, value);
+      if (listSize <= this.maxHeaderListSize) onHeader(name, value);
     }
     this.block = EMPTY; // don't keep the caller's buffer alive
+    return listSize <= this.maxHeaderListSize;
   }
 
   /** Reads a prefix integer (RFC 7541 §5.1) whose first octet is at `pos`. */

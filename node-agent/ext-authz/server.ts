@@ -85,6 +85,8 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
   // The lean unary transport (core/http2): grpc-js costs too much per call for the p99 target.
   const grpc = createUnaryGrpcServer({
     log,
+    // Each Envoy opens one connection per worker thread: 1,024 is e.g. 110 pods × 8 workers with room to spare.
+    maxConnections: 1024,
     handlers: new Map([
       [
         check.path,

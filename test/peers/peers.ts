@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type PeerName = 'envoy' | 'bao' | 'go-spiffe-client' | 'grpc-load' | 'openssl' | 'postgres' | 'initdb';
+export type PeerName = 'envoy' | 'bao' | 'go-spiffe-client' | 'grpc-load' | 'h2spec' | 'openssl' | 'postgres' | 'initdb';
 
 /** The checkout: the nearest directory above this file with a package.json (also from the compiled dist/). */
 const REPO_ROOT = (function findRoot(dir: string): string {
