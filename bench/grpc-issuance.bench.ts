@@ -3,6 +3,9 @@
  * IstioCertificateService/CreateCertificate over TLS to istio-agent-shaped clients: grpc-load, a grpc-go
  * client in its own process (istio-agent is Go), sending a Bearer service-account token (jwt mode) and a
  * fresh CSR per call. Printed beside the raw node:crypto ECDSA P-256 sign and verify rates of the same run.
+ * Each shape runs against two CAs in this process, one with the default abuse limits and one with the rate
+ * limits and the refused-token cache switched off (`limits.*: off`), alternating which goes first, so their
+ * ratio is the limits' cost measured under the same machine load.
  */
 import { sign, verify } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import pino from 'pino';
 import { readCaServerConfig } from '../ca-server/config.js';
-import { startCaServer } from '../ca-server/server.js';
+import { startCaServer, type CaServer } from '../ca-server/server.js';
 import { createLogger } from '../core/log.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { generateKeyPair } from '../core/x509/keys.js';
@@ -25,6 +28,13 @@ const TARGET_PER_SEC = 2000;
 const CSR_POOL_SIZE = 500;
 const SECONDS = 4;
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+/** The rate limits' cost budget: limits on must reach this fraction of limits off. */
+const LIMITS_COST_RATIO = 0.95;
+const LIMIT_MODES = [
+  { name: 'limits on', limits: {} },
+  { name: 'limits off', limits: { attestationPerIp: 'off', signingPerAgent: 'off', signingPerIdentity: 'off', rejectedTokens: 'off' } },
+] as const;
 
 /** TLS connections x calls in flight in total. */
 const SHAPES = [
@@ -41,15 +51,19 @@ async function main(): Promise<void> {
   const jwt = await JwtIssuer.create({ issuer: ISSUER, alg: 'RS256' });
   const jwksFile = path.join(dir, 'jwks.json');
   await writeFile(jwksFile, JSON.stringify(jwt.jwks()));
-  const config = readCaServerConfig({
-    trustDomain: 'bench.example',
-    dataDir: path.join(dir, 'data'),
-    listen: { grpc: '127.0.0.1:0', metrics: '127.0.0.1:0', adminSocket: path.join(dir, 'admin.sock') },
-    kubernetes: { mode: 'jwt', issuer: ISSUER, jwksFile, audiences: ['meshid'] },
-  });
   // Production log level (info: one line per issued SVID), written to /dev/null so the terminal is not the bottleneck.
   const log = createLogger({ name: 'meshid-ca', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
-  const server = await startCaServer(config, log);
+  const servers: { mode: string; server: CaServer }[] = [];
+  for (const mode of LIMIT_MODES) {
+    const config = readCaServerConfig({
+      trustDomain: 'bench.example',
+      dataDir: path.join(dir, mode.name, 'data'),
+      listen: { grpc: '127.0.0.1:0', metrics: '127.0.0.1:0', adminSocket: path.join(dir, mode.name, 'admin.sock') },
+      kubernetes: { mode: 'jwt', issuer: ISSUER, jwksFile, audiences: ['meshid'] },
+      limits: mode.limits,
+    });
+    servers.push({ mode: mode.name, server: await startCaServer(config, log) });
+  }
 
   const createCertificate = loadProto<IstioProto>('istio/v1/auth/ca.proto').istio.v1.auth.IstioCertificateService.service.CreateCertificate;
   const messages: Buffer[] = [];
@@ -58,36 +72,52 @@ async function main(): Promise<void> {
 
   const rows: Measurement[] = rawCrypto();
   const costs: string[] = [];
+  const ratios: { shape: string; on: number; off: number }[] = [];
+  const measure = async (name: string, server: CaServer, connections: number, concurrency: number) => {
+    const [elu, cpu] = [performance.eventLoopUtilization(), process.cpuUsage()];
+    const row = await runGrpcLoad(name, {
+      target: `127.0.0.1:${server.grpcPort}`,
+      method: createCertificate.path,
+      messages,
+      connections,
+      concurrency,
+      seconds: SECONDS,
+      tls: { caPem: server.bundle().toPem(), serverName: 'localhost' },
+      bearerToken: token,
+    });
+    rows.push(row);
+    // Wall-clock rates depend on what else the machine runs; these show where the server's time went.
+    const used = process.cpuUsage(cpu);
+    const calls = row.ops * (1 + 1 / SECONDS); // the measured calls plus about a second of warm-up
+    costs.push(
+      `${row.name}: server event loop ${(100 * performance.eventLoopUtilization(elu).utilization).toFixed(0)}% busy, ` +
+        `server CPU about ${Math.round((used.user + used.system) / calls)} µs per call`,
+    );
+    return row.opsPerSec;
+  };
   try {
-    for (const { connections, concurrency } of SHAPES) {
-      const [elu, cpu] = [performance.eventLoopUtilization(), process.cpuUsage()];
-      const row = await runGrpcLoad(`gRPC CreateCertificate, ${connections} conn, ${concurrency} in flight`, {
-        target: `127.0.0.1:${server.grpcPort}`,
-        method: createCertificate.path,
-        messages,
-        connections,
-        concurrency,
-        seconds: SECONDS,
-        tls: { caPem: server.bundle().toPem(), serverName: 'localhost' },
-        bearerToken: token,
-      });
-      rows.push(row);
-      // Wall-clock rates depend on what else the machine runs; these show where the server's time went.
-      const used = process.cpuUsage(cpu);
-      const calls = row.ops * (1 + 1 / SECONDS); // the measured calls plus about a second of warm-up
-      costs.push(
-        `${row.name}: server event loop ${(100 * performance.eventLoopUtilization(elu).utilization).toFixed(0)}% busy, ` +
-          `server CPU about ${Math.round((used.user + used.system) / calls)} µs per call`,
-      );
+    for (const [i, { connections, concurrency }] of SHAPES.entries()) {
+      const shape = `${connections} conn, ${concurrency} in flight`;
+      const perSecond = new Map<string, number>();
+      // Alternate which mode runs first, so a drift in machine load does not favour one.
+      for (const { mode, server } of i % 2 === 0 ? servers : [...servers].reverse()) {
+        perSecond.set(mode, await measure(`gRPC CreateCertificate, ${shape}, ${mode}`, server, connections, concurrency));
+      }
+      ratios.push({ shape, on: perSecond.get('limits on')!, off: perSecond.get('limits off')! });
     }
   } finally {
-    await server.close();
+    for (const { server } of servers) await server.close();
     await rm(dir, { recursive: true, force: true });
   }
 
   printTable('X509-SVID issuance over gRPC/TLS (server: this process; clients: grpc-load, grpc-go in another process)', rows, rows[0]);
   console.log(`\n${costs.join('\n')}`);
-  const best = rows.slice(2).reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+  const sum = (key: 'on' | 'off') => ratios.reduce((total, r) => total + r[key], 0);
+  const overall = sum('on') / sum('off');
+  console.log(`\nlimits on / limits off, same run: ${ratios.map((r) => `${r.shape} ${(r.on / r.off).toFixed(3)}x`).join('; ')}`);
+  const costVerdict = overall >= LIMITS_COST_RATIO ? 'met' : 'MISSED';
+  console.log(`rate limits cost <= ${Math.round((1 - LIMITS_COST_RATIO) * 100)}% of issuance (all shapes together: ${overall.toFixed(3)}x): ${costVerdict}`);
+  const best = rows.filter((r) => r.name.endsWith('limits on')).reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
   const verdict = best.opsPerSec >= TARGET_PER_SEC ? 'met' : 'MISSED';
   console.log(`\nover-gRPC target >= ${TARGET_PER_SEC.toLocaleString('en-US')} SVIDs/s: ${verdict} (best: ${best.name}, ${Math.round(best.opsPerSec).toLocaleString('en-US')}/s)`);
 }

@@ -17,6 +17,7 @@ import { TrustDomain } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
 import { readUpstreamSettings, type UpstreamSettings } from '../plugins/upstream/settings.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './authority/jwt-keys.js';
+import { readCaLimits, type CaLimitsConfig } from './limits/config.js';
 
 export interface ListenAddress {
   host: string;
@@ -65,6 +66,8 @@ export interface CaServerConfig {
   };
   /** DNS SANs of the CA server's own serving certificate. */
   serverDnsNames: string[];
+  /** Audit log (JSON lines): a file path, or "-" for standard output. Default <dataDir>/audit.log. */
+  auditLog: string;
   svid: { defaultTtlSeconds: number; maxTtlSeconds: number; subject: string };
   agentSvidTtlSeconds: number;
   ca: {
@@ -79,6 +82,8 @@ export interface CaServerConfig {
   /** JWT-SVIDs: signing-key algorithm, token TTLs, and how long one signing key is used. */
   jwt: { keyAlgorithm: JwtAlgorithm; defaultTtlSeconds: number; maxTtlSeconds: number; keyLifetimeSeconds: number };
   policies: CaPolicyConfig;
+  /** Abuse limits: per-caller rate limits, refused-token memory, listener caps. */
+  limits: CaLimitsConfig;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -114,8 +119,8 @@ export function loadCaServerConfig(options: {
 
 const ENV_PREFIX = 'MESHID_';
 const TOP_LEVEL_KEYS = [
-  'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
-  'kubernetes', 'jwt', 'policies',
+  'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'auditLog', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
+  'kubernetes', 'jwt', 'policies', 'limits',
 ];
 
 /**
@@ -173,6 +178,7 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
       adminSocket: path.resolve(str('listen.adminSocket', listen.adminSocket ?? path.join(dataDir, 'admin.sock'))),
     },
     serverDnsNames: list('serverDnsNames', raw.serverDnsNames ?? d.serverDnsNames),
+    auditLog: readAuditLog(raw.auditLog, dataDir),
     svid: { defaultTtlSeconds, maxTtlSeconds, subject: str('svid.subject', svid.subject ?? d.svid.subject) },
     agentSvidTtlSeconds: positiveDuration('agentSvidTtl', raw.agentSvidTtl ?? d.agentSvidTtl),
     ca: {
@@ -188,6 +194,7 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
     kubernetes: readKubernetes(section('kubernetes', raw.kubernetes)),
     jwt: readJwt(section('jwt', raw.jwt)),
     policies: readPolicies(section('policies', raw.policies)),
+    limits: readCaLimits(section('limits', raw.limits)),
   };
 }
 
@@ -257,6 +264,12 @@ function readKubernetes(k: Record<string, unknown>): KubernetesAttestationConfig
     }
   }
   return cfg;
+}
+
+function readAuditLog(value: unknown, dataDir: string): string {
+  const file = str('auditLog', value ?? path.join(dataDir, 'audit.log'));
+  if (file === '') throw new ConfigError('auditLog', 'must be a file path or "-" for standard output; the audit log cannot be turned off');
+  return file === '-' ? file : path.resolve(file);
 }
 
 function readTrustDomain(value: unknown): TrustDomain {

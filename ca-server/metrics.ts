@@ -43,6 +43,13 @@ export class CaMetrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'meshid_rate_limited_total',
+    help: 'Calls and connections refused by an abuse limit, by limit (its limits.* key, e.g. attestationPerIp, grpc.maxConnections).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: CaMetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'meshid_ca_' });
     new Gauge({

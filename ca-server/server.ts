@@ -3,7 +3,9 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { openAuditLog } from '../core/audit.js';
 import { TrustBundle } from '../core/bundle.js';
+import { CappedGrpcServer } from '../core/capped-grpc-server.js';
 import { startOpsServer, type OpsServer } from '../core/ops-server.js';
 import { writeFileAtomic } from '../core/x509/key-file.js';
 import { createTokenReviewVerifier } from '../plugins/attestor/k8s-tokenreview/tokenreview-verifier.js';
@@ -16,10 +18,12 @@ import type { ProtoGrpcType as IstioProto } from '../protos/gen/ca.js';
 import type { TrustBundle as TrustBundleMessage } from '../protos/gen/meshid/v1/TrustBundle.js';
 import { loadProto } from '../protos/load.js';
 import { adminService } from './api/admin-service.js';
+import { AgentStreams } from './api/agent-streams.js';
 import { istioCaService } from './api/istio-ca-service.js';
 import { nodeAgentService } from './api/node-agent-service.js';
 import type { ServiceAccountTokenVerifier } from './attestation/attestor.js';
 import { CallerAttestation } from './attestation/caller.js';
+import type { RejectedTokensConfig } from './attestation/rejected-tokens.js';
 import { BundleAcks } from './authority/bundle-acks.js';
 import { JwtKeyManager } from './authority/jwt-keys.js';
 import { AuthorityManager } from './authority/manager.js';
@@ -29,9 +33,11 @@ import type { CaServerConfig, KubernetesAttestationConfig } from './config.js';
 import type { DataStore } from './datastore/datastore.js';
 import { SqliteDataStore } from './datastore/sqlite.js';
 import { JwtSvidIssuer } from './issuance/jwt-svid-issuer.js';
+import { CallLimits } from './limits/call-limits.js';
 import { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
 import { CaMetrics } from './metrics.js';
 import { startPolicyDistribution, type PolicyDistribution } from './policy-distribution.js';
+import { caNotReady } from './readiness.js';
 import { ServingIdentity } from './serving-identity.js';
 
 export interface CaServer {
@@ -56,13 +62,12 @@ export interface CaServer {
 
 /** Grace period for in-flight calls on shutdown before they are cancelled. */
 const SHUTDOWN_GRACE_MS = 10_000;
-/** Whole request cap; the CSR itself is limited to 64 KiB by the CSR parser. */
-const MAX_REQUEST_BYTES = 256 * 1024;
 const BUNDLE_REFRESH_HINT_SECONDS = 300;
 
 export async function startCaServer(config: CaServerConfig, log: Logger): Promise<CaServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = SqliteDataStore.open(config.dataDir);
+  const audit = openAuditLog(config.auditLog);
   // Created first so the upstream can count its failures; the authority gauges are only read at scrape time.
   const metrics = new CaMetrics({
     expiries: () => authorities.expiries(),
@@ -168,7 +173,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   const attestation = new CallerAttestation({
     trustDomain: config.trustDomain,
     store,
-    serviceAccounts: await serviceAccountVerifier(config.kubernetes),
+    serviceAccounts: await serviceAccountVerifier(config.kubernetes, config.limits.rejectedTokens),
     joinTokens,
     trustedNodeAccounts: config.kubernetes.trustedNodeAccounts,
     issuers: () => issuers,
@@ -178,15 +183,15 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   const policies = await startPolicyDistribution(config.policies, { kubeconfig: config.kubernetes.kubeconfig, log, registry: metrics.registry });
 
   // Public TLS listener: Istio CA API + meshid node-agent API.
-  const grpcServer = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
-    'grpc.keepalive_permit_without_calls': 1,
-  });
+  const agentStreams = new AgentStreams();
+  const limits = new CallLimits(config.limits, (limit) => metrics.rateLimited.inc({ limit }));
+  const refused = (limit: string) => () => metrics.rateLimited.inc({ limit });
+  const grpcServer = new CappedGrpcServer(config.limits.grpc, { 'grpc.keepalive_permit_without_calls': 1 }, refused('grpc.maxConnections'));
   const istio = loadProto<IstioProto>('istio/v1/auth/ca.proto');
   const agentApi = loadProto<AgentProto>('meshid/v1/agent.proto');
   grpcServer.addService(
     istio.istio.v1.auth.IstioCertificateService.service,
-    istioCaService({ attestation, issuer, rootBundlePem: () => bundlePem, metrics, log }),
+    istioCaService({ attestation, issuer, rootBundlePem: () => bundlePem, audit, limits, metrics, log }),
   );
   grpcServer.addService(
     agentApi.meshid.v1.NodeAgentService.service,
@@ -209,16 +214,19 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
         shutdownListeners.add(listener);
         return () => shutdownListeners.delete(listener);
       },
+      streams: agentStreams,
+      audit,
+      limits,
       metrics,
       log,
     }),
   );
   // Client certificates are requested but not required: renewal callers present their SVID, others a token.
   const credentials = grpc.experimental.createCertificateProviderServerCredentials(serving.tls, serving.tls, false);
-  const grpcPort = await bind(grpcServer, `${hostPort(config.listen.grpc.host, config.listen.grpc.port)}`, credentials);
+  const grpcPort = await grpcServer.listen(config.listen.grpc, credentials);
 
   // Admin API: local Unix socket, owner only.
-  const adminServer = new grpc.Server();
+  const adminServer = new CappedGrpcServer(config.limits.adminSocket, {}, refused('adminSocket.maxConnections'));
   const admin = loadProto<AdminProto>('meshid/v1/admin.proto');
   adminServer.addService(
     admin.meshid.v1.AdminService.service,
@@ -228,12 +236,15 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       joinTokens,
       bundle: (format) => (format === 'pem' ? bundlePem : JSON.stringify(bundle.toJwks(), null, 2)),
       rotation: rootRotation,
+      serverDnsNames: config.serverDnsNames,
+      streams: agentStreams,
+      audit,
       log,
     }),
   );
   await mkdir(path.dirname(config.listen.adminSocket), { recursive: true, mode: 0o700 });
   await rm(config.listen.adminSocket, { force: true });
-  await bind(adminServer, `unix:${config.listen.adminSocket}`, grpc.ServerCredentials.createInsecure());
+  await adminServer.listen({ path: config.listen.adminSocket }, grpc.ServerCredentials.createInsecure());
   await chmod(config.listen.adminSocket, 0o600);
 
   let ready = true;
@@ -241,7 +252,9 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     host: config.listen.metrics.host,
     port: config.listen.metrics.port,
     registry: metrics.registry,
-    readiness: () => (ready ? null : 'shutting down'),
+    limits: config.limits.metrics,
+    onConnectionRefused: refused('metrics.maxConnections'),
+    readiness: () => (ready ? caNotReady(authorities, store) : 'shutting down'),
   });
 
   log.info(
@@ -277,19 +290,10 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       await jwtKeys.close();
       await upstream.close();
       await store.close();
+      await audit.close();
       log.info('meshid CA server stopped');
     },
   };
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port))),
-  );
 }
 
 /** tryShutdown lets in-flight calls finish; after the grace period the rest are cancelled. */
@@ -311,8 +315,11 @@ async function signingCertificates(store: DataStore): Promise<X509Certificate[]>
     .map((a) => new X509Certificate(a.certificatePem));
 }
 
-async function serviceAccountVerifier(k8s: KubernetesAttestationConfig): Promise<ServiceAccountTokenVerifier | undefined> {
-  if (k8s.mode === 'tokenreview') return createTokenReviewVerifier({ kubeconfig: k8s.kubeconfig, audiences: k8s.audiences });
+async function serviceAccountVerifier(
+  k8s: KubernetesAttestationConfig,
+  rejectedTokens: RejectedTokensConfig | undefined,
+): Promise<ServiceAccountTokenVerifier | undefined> {
+  if (k8s.mode === 'tokenreview') return createTokenReviewVerifier({ kubeconfig: k8s.kubeconfig, audiences: k8s.audiences, rejectedTokens });
   if (k8s.mode === 'jwt') {
     return createJwtVerifier({
       issuer: k8s.issuer,
@@ -320,6 +327,7 @@ async function serviceAccountVerifier(k8s: KubernetesAttestationConfig): Promise
       jwksFile: k8s.jwksFile || undefined,
       oidcDiscoveryUrl: k8s.oidcDiscoveryUrl || undefined,
       caFile: k8s.caFile || undefined,
+      rejectedTokens,
     });
   }
   return undefined;

@@ -99,8 +99,8 @@ export async function runAdminCommand(noun: string, verb: string | undefined, ar
         allowOptions(args, COMMON);
         const res = await call(client, client.ListAgents, {});
         print(args, res.agents, () => [
-          ['SPIFFE ID', 'ATTESTATION', 'SVID EXPIRES', 'LAST SEEN', 'STATE'],
-          ...res.agents.map((a) => [a.spiffe_id, a.attestation_type, time(a.expires_at), time(a.last_seen_at), a.evicted_at ? 'evicted' : 'active']),
+          ['SPIFFE ID', 'ATTESTATION', 'SVID EXPIRES', 'LAST SEEN', 'SERIAL'],
+          ...res.agents.map((a) => [a.spiffe_id, a.attestation_type, time(a.expires_at), time(a.last_seen_at), a.new_serial_number ? `${a.serial_number} (renewing)` : a.serial_number]),
         ]);
         return;
       }
@@ -109,7 +109,29 @@ export async function runAdminCommand(noun: string, verb: string | undefined, ar
         const id = args.positionals[2];
         if (!id) throw new UsageError('usage: meshid agent evict <spiffe-id>');
         await call(client, client.EvictAgent, { spiffe_id: id });
-        console.log(`evicted ${id}`);
+        console.log(`evicted ${id}: its SVIDs are refused now; it may attest again (ban it to keep it out)`);
+        return;
+      }
+      case 'agent ban': {
+        allowOptions(args, [...COMMON, 'reason']);
+        const id = args.positionals[2];
+        if (!id) throw new UsageError('usage: meshid agent ban <spiffe-id> [--reason TEXT]');
+        await call(client, client.BanAgent, { spiffe_id: id, reason: option(args, 'reason') ?? '' });
+        console.log(`banned ${id}: its SVIDs are refused now and it cannot attest again until unbanned`);
+        return;
+      }
+      case 'agent unban': {
+        allowOptions(args, COMMON);
+        const id = args.positionals[2];
+        if (!id) throw new UsageError('usage: meshid agent unban <spiffe-id>');
+        await call(client, client.UnbanAgent, { spiffe_id: id });
+        console.log(`unbanned ${id}: it may attest again (with a new join token for VM agents)`);
+        return;
+      }
+      case 'agent bans': {
+        allowOptions(args, COMMON);
+        const res = await call(client, client.ListAgentBans, {});
+        print(args, res.bans, () => [['SPIFFE ID', 'BANNED', 'REASON'], ...res.bans.map((b) => [b.spiffe_id, time(b.banned_at), b.reason])]);
         return;
       }
       case 'bundle show': {

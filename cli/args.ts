@@ -1,3 +1,5 @@
+import { parseArgs as parseNodeArgs } from 'node:util';
+
 /** Parsed command line: positionals plus `--name value` / `--name=value` options (repeatable). */
 export interface Args {
   positionals: string[];
@@ -8,28 +10,34 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** `booleans` lists options that take no value (e.g. --help, --json). */
+/**
+ * Tokenised by node:util's parseArgs (non-strict: commands check their own options with allowOptions, and
+ * `meshid server` / `agent run` take any dotted config key). `booleans` lists options that take no value
+ * (e.g. --help, --json); any other option takes `--name=value` or the next argument.
+ */
 export function parseArgs(argv: readonly string[], booleans: readonly string[] = ['help', 'json']): Args {
+  const { tokens } = parseNodeArgs({
+    args: [...argv],
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+    options: Object.fromEntries(booleans.map((name) => [name, { type: 'boolean' as const }])),
+  });
   const positionals: string[] = [];
   const options = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--') || arg === '--') {
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    let value: string;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else if (booleans.includes(name)) value = 'true';
-    else {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      value = next;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.kind === 'positional') positionals.push(token.value);
+    if (token.kind !== 'option') continue;
+    let value = token.value;
+    if (value === undefined && booleans.includes(token.name)) value = 'true';
+    else if (value === undefined) {
+      const next = tokens[i + 1];
+      if (next?.kind !== 'positional') throw new UsageError(`${token.rawName} needs a value`);
+      value = next.value;
       i++;
     }
-    options.set(name, [...(options.get(name) ?? []), value]);
+    options.set(token.name, [...(options.get(token.name) ?? []), value]);
   }
   return { positionals, options };
 }

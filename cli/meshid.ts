@@ -21,7 +21,9 @@ Usage:
   meshid entry list [--parent-id ID] | entry delete ID
   meshid agent run [--config FILE] [--join-token T] [--KEY=VALUE ...]
                                            run the node agent (SDS + Workload API); see meshid agent run --help
-  meshid agent list | agent evict SPIFFE_ID
+  meshid agent list | agent evict SPIFFE_ID   evict: the agent's SVIDs are refused at once; it may attest again
+  meshid agent ban SPIFFE_ID [--reason TEXT] | agent unban SPIFFE_ID | agent bans
+                                           ban: evict and refuse re-attestation until unbanned
   meshid bundle show [--format pem|jwks]
   meshid ca rotate prepare | activate [--force] | retire [--force] | status
                                            rotate the self-signed root: publish the next root, switch signing,

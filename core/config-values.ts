@@ -68,6 +68,25 @@ export function listenAddress(key: string, value: unknown): { host: string; port
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** A whole number of at least 1, from YAML or as a string from env/flags. */
+export function positiveInteger(key: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(key, `expected a whole number of at least 1, got ${show(value)}`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, KiB: 1024, MiB: 1024 * 1024 };
+
+/** Bytes from "256KiB", "4MiB" or a plain number of bytes. */
+export function byteSize(key: string, value: unknown): number {
+  const m = /^(\d+)(KiB|MiB)?$/.exec(typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '');
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2] ?? '']! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new ConfigError(key, `expected a size like "256KiB", "4MiB" or a number of bytes, got ${show(value)}`);
+  }
+  return bytes;
+}
+
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value) ?? String(value);

@@ -1,6 +1,7 @@
 /**
  * One error type for every layer. `code` names the gRPC status the API layer answers with;
- * `reason` is a short, stable label for metrics (never contains secrets).
+ * `reason` is a short, stable label for metrics (never contains secrets); `subject` names the authenticated
+ * caller a refusal is about, for the audit log.
  */
 export type ErrorCode =
   | 'INVALID_ARGUMENT'
@@ -20,6 +21,7 @@ export class MeshidError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly reason: string = code.toLowerCase(),
+    readonly subject?: string,
   ) {
     super(message);
   }
@@ -29,5 +31,5 @@ export const invalidArgument = (message: string, reason = 'invalid_argument') =>
   new MeshidError('INVALID_ARGUMENT', message, reason);
 export const unauthenticated = (message: string, reason = 'unauthenticated') =>
   new MeshidError('UNAUTHENTICATED', message, reason);
-export const permissionDenied = (message: string, reason = 'permission_denied') =>
-  new MeshidError('PERMISSION_DENIED', message, reason);
+export const permissionDenied = (message: string, reason = 'permission_denied', subject?: string) =>
+  new MeshidError('PERMISSION_DENIED', message, reason, subject);

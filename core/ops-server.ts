@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { applyHttpLimits, type HttpListenerLimits } from './listener-limits.js';
 
 export interface OpsServer {
   readonly port: number;
@@ -9,13 +10,17 @@ export interface OpsServer {
 
 /**
  * Plain-HTTP operations endpoint shared by the CA server and the node agent: /metrics (Prometheus text),
- * /healthz (the process is up) and /readyz (`readiness()` returns null when ready, else why not).
+ * /healthz (the process is up: liveness only) and /readyz (`readiness()` resolves to null when ready, else
+ * why not; a check that throws counts as not ready).
  */
 export async function startOpsServer(options: {
   host: string;
   port: number;
   registry: Registry;
-  readiness: () => string | null;
+  readiness: () => string | null | Promise<string | null>;
+  /** Connection and timeout caps; `onConnectionRefused` runs for each connection over the cap. */
+  limits: HttpListenerLimits;
+  onConnectionRefused?: () => void;
 }): Promise<OpsServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -31,12 +36,15 @@ export async function startOpsServer(options: {
     } else if (url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
-      const notReady = options.readiness();
-      res.writeHead(notReady ? 503 : 200, { 'content-type': 'text/plain' }).end(notReady ? `${notReady}\n` : 'ready\n');
+      Promise.resolve()
+        .then(options.readiness)
+        .catch((err: Error) => `readiness check failed: ${err.message}`)
+        .then((notReady) => res.writeHead(notReady ? 503 : 200, { 'content-type': 'text/plain' }).end(notReady ? `${notReady}\n` : 'ready\n'));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
     }
   });
+  applyHttpLimits(server, options.limits, options.onConnectionRefused);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, resolve);

@@ -131,6 +131,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
   }
 
   const entries = vm ? new AgentEntries({ ca, pollIntervalMs: config.entries.pollIntervalMs, log }) : undefined;
+  entries?.on('change', (removed) => svids.drop(removed));
   entries?.start();
   const source = new AgentIdentitySource({
     mode: config.mode,
@@ -165,7 +166,15 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
   };
   try {
     if (options.sockets !== false) {
-      const started = await startWorkloadEndpoints({ socketDir: config.socketDir, mode: config.mode, source, log, metrics: metrics.registry });
+      const started = await startWorkloadEndpoints({
+        socketDir: config.socketDir,
+        mode: config.mode,
+        source,
+        log,
+        metrics: metrics.registry,
+        limits: config.limits.workloadSockets,
+        onConnectionRefused: () => metrics.rateLimited.inc({ limit: 'workloadSockets.maxConnections' }),
+      });
       endpoints = started;
       if (entries) {
         const follow = () =>
@@ -184,7 +193,13 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
         ...(config.authz.defaultWorkload ? { defaultWorkload: { spiffeId: config.authz.defaultWorkload, labels: {} } } : {}),
       });
     }
-    ops = await startOpsServer({ ...config.listen.ops, registry: metrics.registry, readiness: notReady });
+    ops = await startOpsServer({
+      ...config.listen.ops,
+      registry: metrics.registry,
+      readiness: notReady,
+      limits: config.limits.ops,
+      onConnectionRefused: () => metrics.rateLimited.inc({ limit: 'ops.maxConnections' }),
+    });
   } catch (err) {
     await stopParts();
     throw err;

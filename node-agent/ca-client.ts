@@ -1,5 +1,9 @@
+import { X509Certificate } from 'node:crypto';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { MeshidError, type ErrorCode } from '../core/errors.js';
+import { SERVER_PATH } from '../core/reserved-ids.js';
+import { SpiffeId } from '../core/spiffeid.js';
 import { RotatingTlsIdentity } from '../core/tls-identity.js';
 import type { ProtoGrpcType } from '../protos/gen/agent.js';
 import type { AgentEntry__Output } from '../protos/gen/meshid/v1/AgentEntry.js';
@@ -69,6 +73,8 @@ export class CaClient {
   private channel: TrackedChannel | undefined;
   private readonly channelListeners = new Set<() => void>();
   private closed = false;
+  /** The CA's SPIFFE ID once the agent knows its trust domain (from its own SVID). */
+  private serverId: string | undefined;
 
   constructor(private readonly options: CaClientOptions) {}
 
@@ -80,6 +86,9 @@ export class CaClient {
   /** Installs a new agent SVID (PEM chain, leaf first) and key; later calls use it on fresh connections. */
   setIdentity(chainPem: string, privateKeyPem: string): void {
     if (this.closed) return;
+    const own = spiffeIdOf(new X509Certificate(chainPem));
+    if (!own) throw new MeshidError('INVALID_ARGUMENT', 'the agent SVID carries no SPIFFE ID', 'bad_agent_svid');
+    this.serverId = SpiffeId.parse(own).trustDomain.spiffeId(SERVER_PATH).toString();
     this.tls.setIdentity(chainPem, privateKeyPem);
     const old = this.channel;
     this.channel = new TrackedChannel(this.newClient(true));
@@ -181,7 +190,9 @@ export class CaClient {
   }
 
   private newClient(withIdentity: boolean): NodeAgentServiceClient {
-    const credentials = grpc.experimental.createCertificateProviderChannelCredentials(this.tls, withIdentity ? this.tls : null);
+    const credentials = grpc.experimental.createCertificateProviderChannelCredentials(this.tls, withIdentity ? this.tls : null, {
+      checkServerIdentity: (host, cert) => checkServerIdentity(host, cert) ?? this.checkServerSpiffeId(cert),
+    });
     const { tlsServerName, reconnectBackoff } = this.options;
     return new proto.meshid.v1.NodeAgentService(this.options.address, credentials, {
       ...(tlsServerName ? { 'grpc.ssl_target_name_override': tlsServerName } : {}),
@@ -191,6 +202,26 @@ export class CaClient {
       'grpc.max_reconnect_backoff_ms': reconnectBackoff.maxMs,
     });
   }
+
+  /**
+   * The CA must present the server SVID: spiffe://<td>/meshid/server, in the agent's own trust domain once it
+   * has an SVID (before its first attestation only the path can be checked). A DNS name alone is not enough:
+   * any SVID that also carried the CA's DNS name would pass.
+   */
+  private checkServerSpiffeId(cert: PeerCertificate): Error | undefined {
+    const id = spiffeIdOf(cert.subjectaltname);
+    const ok = this.serverId ? id === this.serverId : id !== undefined && SpiffeId.parse(id).path === SERVER_PATH;
+    if (ok) return undefined;
+    const want = this.serverId ?? `spiffe://<trust domain>${SERVER_PATH}`;
+    return new Error(`the server at ${this.options.address} is not the meshid CA: it presented ${id ?? 'no SPIFFE ID'}, expected ${want}`);
+  }
+}
+
+/** The single URI SAN of a certificate (or its subjectAltName text), if it is a SPIFFE ID. */
+function spiffeIdOf(source: X509Certificate | string | undefined): string | undefined {
+  const sans = typeof source === 'string' ? source : source?.subjectAltName;
+  const uris = (sans ?? '').split(', ').filter((n) => n.startsWith('URI:spiffe://')).map((n) => n.slice(4));
+  return uris.length === 1 ? uris[0] : undefined;
 }
 
 const PASSED_THROUGH: Partial<Record<grpc.status, ErrorCode>> = {

@@ -15,6 +15,7 @@ import { readConfigText, readYamlConfigFile } from '../core/config-file.js';
 import { DEFAULT_ROOT_NAMESPACE } from '../core/policy/model.js';
 import { SpiffeId } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
+import { readAgentLimits, type AgentLimitsConfig } from './limits.js';
 
 export type AgentMode = 'vm' | 'k8s';
 
@@ -60,6 +61,8 @@ export interface NodeAgentConfig {
     /** SPIFFE ID of the workload protected when Envoy names none; empty = such requests are denied. */
     defaultWorkload: string;
   };
+  /** Connection, stream and message caps of the workload sockets and the ops listener. */
+  limits: AgentLimitsConfig;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -96,7 +99,7 @@ export function loadNodeAgentConfig(options: {
 export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConfig {
   rejectUnknownKeys('', raw, [
     'mode', 'logLevel', 'server', 'insecureBootstrap', 'dataDir', 'socketDir', 'joinToken', 'joinTokenFile',
-    'kubernetes', 'rotation', 'backoff', 'cache', 'workload', 'entries', 'listen', 'authz',
+    'kubernetes', 'rotation', 'backoff', 'cache', 'workload', 'entries', 'listen', 'authz', 'limits',
   ]);
   const d = AGENT_CONFIG_DEFAULTS;
   if (raw.insecureBootstrap !== undefined && bool('insecureBootstrap', raw.insecureBootstrap)) {
@@ -166,6 +169,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     entries: { pollIntervalMs: positiveMs('entries.pollInterval', entries.pollInterval ?? d.entries.pollInterval) },
     listen: { ops: listenAddress('listen.ops', listen.ops ?? d.listen.ops) },
     authz: readAuthz(section('authz', raw.authz), socketDir),
+    limits: readAgentLimits(section('limits', raw.limits)),
   };
   if (mode === 'k8s' && config.joinToken) {
     throw new ConfigError('joinToken', 'join tokens are for mode vm; in mode k8s the agent attests with kubernetes.tokenFile');

@@ -26,8 +26,8 @@ export function entryMatches(entry: Pick<AgentEntry, 'selectors'>, callerSelecto
 }
 
 interface AgentEntriesEvents {
-  /** The set of entries (or any entry's content) changed. */
-  change: [];
+  /** The set of entries (or any entry's content) changed; `removed` are the IDs of entries now gone. */
+  change: [removed: string[]];
 }
 
 /**
@@ -121,6 +121,8 @@ export class AgentEntries extends EventEmitter<AgentEntriesEvents> {
     const snapshot = JSON.stringify(entries);
     if (snapshot === this.snapshot) return;
     this.snapshot = snapshot;
+    const kept = new Set(entries.map((e) => e.id));
+    const removed = this.entries.filter((e) => !kept.has(e.id)).map((e) => e.id);
     this.entries = entries;
     for (const entry of entries) {
       const unsupported = entry.selectors.filter((s) => !UNIX_SELECTOR.test(s));
@@ -132,8 +134,8 @@ export class AgentEntries extends EventEmitter<AgentEntriesEvents> {
         );
       }
     }
-    this.options.log.info({ entries: entries.length }, 'registration entries changed');
-    this.emit('change');
+    this.options.log.info({ entries: entries.length, removed: removed.length }, 'registration entries changed');
+    this.emit('change', removed);
   }
 }
 

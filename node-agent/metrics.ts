@@ -42,6 +42,13 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'meshid_rate_limited_total',
+    help: 'Connections refused by a listener cap, by limit (its limits.* key, e.g. workloadSockets.maxConnections).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: AgentMetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'meshid_agent_' });
     new Gauge({

@@ -106,6 +106,14 @@ export class SvidCache extends EventEmitter<SvidCacheEvents> {
     };
   }
 
+  /** Drops these identities at once (their registration entries were deleted): nothing serves or renews them. */
+  drop(keys: readonly string[]): void {
+    for (const key of keys) {
+      const slot = this.slots.get(key);
+      if (slot) this.evict(slot);
+    }
+  }
+
   /** The cached, unexpired SVID for a key, without counting as use. */
   peek(key: string): X509SvidMaterial | undefined {
     const slot = this.slots.get(key);

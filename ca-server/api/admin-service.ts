@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../../core/audit.js';
 import { invalidArgument, MeshidError } from '../../core/errors.js';
+import { isAgentId, isReservedId, RESERVED_PATH_PREFIX } from '../../core/reserved-ids.js';
 import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
 import type { AdminServiceHandlers } from '../../protos/gen/meshid/v1/AdminService.js';
 import type { Agent } from '../../protos/gen/meshid/v1/Agent.js';
+import type { AgentBan as AgentBanMessage } from '../../protos/gen/meshid/v1/AgentBan.js';
 import type { Authority } from '../../protos/gen/meshid/v1/Authority.js';
 import type { Entry } from '../../protos/gen/meshid/v1/Entry.js';
 import type { JoinToken } from '../../protos/gen/meshid/v1/JoinToken.js';
 import type { RootRotationStatus as RootRotationStatusMessage } from '../../protos/gen/meshid/v1/RootRotationStatus.js';
 import type { AuthorityStatus } from '../authority/root-rotation-state.js';
 import type { RootRotation, RootRotationStatus } from '../authority/root-rotation.js';
-import type { AgentRecord, DataStore, JoinTokenRecord, RegistrationEntry } from '../datastore/datastore.js';
-import { unary } from './handler.js';
+import type { AgentBan, AgentRecord, DataStore, JoinTokenRecord, RegistrationEntry } from '../datastore/datastore.js';
+import type { AgentStreams } from './agent-streams.js';
+import { auditEveryCall, unary as unaryHandler } from './handler.js';
 
 export interface AdminServiceDeps {
   trustDomain: TrustDomain;
@@ -21,15 +25,24 @@ export interface AdminServiceDeps {
   };
   bundle(format: 'pem' | 'jwks'): string;
   rotation: Pick<RootRotation, 'status' | 'prepare' | 'activate' | 'retire'>;
+  /** DNS names of the CA's serving certificate: no entry may claim them. */
+  serverDnsNames: readonly string[];
+  /** Open agent streams, ended when their agent is evicted or banned. */
+  streams: AgentStreams;
+  audit: AuditLog;
   log: Logger;
 }
 
 const SELECTOR = /^[a-z0-9_-]+:[^\s]+$/;
+const DNS_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 
 /** The local administration API (Unix socket): join tokens, registration entries, agents, the bundle, root rotation. */
 export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
   const { store, trustDomain, log } = deps;
   const now = () => new Date();
+  const audited = auditEveryCall(deps.audit, 'meshid.v1.AdminService');
+  const unary: typeof unaryHandler = (l, method, handle) => unaryHandler(l, method, handle, audited);
+  const removed = (id: string, what: string) => new MeshidError('PERMISSION_DENIED', `agent ${id} was ${what} by an operator`, `${what}_agent`);
 
   return {
     CreateJoinToken: unary(log, 'CreateJoinToken', async (req) => {
@@ -56,7 +69,11 @@ export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
     CreateEntry: unary(log, 'CreateEntry', async (req) => {
       const spiffeId = memberId(req.spiffe_id, trustDomain, 'spiffe_id');
       if (spiffeId.path === '') throw invalidArgument('spiffe_id must have a path (the bare trust domain ID is reserved for CAs)');
+      if (isReservedId(spiffeId)) {
+        throw invalidArgument(`spiffe_id ${spiffeId} is reserved: paths under ${RESERVED_PATH_PREFIX} belong to meshid's node agents and servers`);
+      }
       const parentId = memberId(req.parent_id, trustDomain, 'parent_id');
+      if (!isAgentId(parentId)) throw invalidArgument(`parent_id ${parentId} is not a node agent ID (spiffe://${trustDomain.name}/meshid/agent/...)`);
       if (req.selectors.length === 0) {
         throw invalidArgument('at least one selector is required (e.g. unix:uid:1000), or any workload of the agent would match');
       }
@@ -65,8 +82,10 @@ export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
       }
       if (req.ttl_seconds < 0) throw invalidArgument('ttl_seconds must not be negative');
       for (const name of req.dns_names) {
-        if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(name)) {
-          throw invalidArgument(`dns_names: "${name}" is not a valid DNS name`);
+        if (!DNS_NAME.test(name)) throw invalidArgument(`dns_names: "${name}" is not a valid DNS name`);
+        const server = deps.serverDnsNames.find((serverName) => dnsNameCovers(name, serverName) || dnsNameCovers(serverName, name));
+        if (server !== undefined) {
+          throw invalidArgument(`dns_names: "${name}" would cover the CA server's name "${server}" (serverDnsNames); an SVID with it could pose as the CA`);
         }
       }
       const entry: RegistrationEntry = {
@@ -98,10 +117,29 @@ export function adminService(deps: AdminServiceDeps): AdminServiceHandlers {
 
     EvictAgent: unary(log, 'EvictAgent', async (req) => {
       const id = memberId(req.spiffe_id, trustDomain, 'spiffe_id').toString();
-      if (!(await store.evictAgent(id, now()))) throw notFound(`no agent with SPIFFE ID "${id}"`);
+      if (!(await store.deleteAgent(id))) throw notFound(`no agent with SPIFFE ID "${id}"`);
+      deps.streams.end(id, removed(id, 'evicted'));
       log.info({ agentId: id }, 'agent evicted');
       return {};
     }),
+
+    BanAgent: unary(log, 'BanAgent', async (req) => {
+      const id = memberId(req.spiffe_id, trustDomain, 'spiffe_id');
+      if (!isAgentId(id)) throw invalidArgument(`${id} is not a node agent ID (spiffe://${trustDomain.name}/meshid/agent/...)`);
+      await store.banAgent({ spiffeId: id.toString(), bannedAt: now(), reason: req.reason });
+      deps.streams.end(id.toString(), removed(id.toString(), 'banned'));
+      log.info({ agentId: id.toString() }, 'agent banned');
+      return {};
+    }),
+
+    UnbanAgent: unary(log, 'UnbanAgent', async (req) => {
+      const id = memberId(req.spiffe_id, trustDomain, 'spiffe_id').toString();
+      if (!(await store.unbanAgent(id))) throw notFound(`agent "${id}" is not banned (see \`meshid agent bans\`)`);
+      log.info({ agentId: id }, 'agent unbanned');
+      return {};
+    }),
+
+    ListAgentBans: unary(log, 'ListAgentBans', async () => ({ bans: (await store.listAgentBans()).map(banMessage) })),
 
     GetBundle: unary(log, 'GetBundle', async (req) => {
       const format = req.format || 'pem';
@@ -206,10 +244,24 @@ function agentMessage(a: AgentRecord): Agent {
     spiffe_id: a.spiffeId,
     attestation_type: a.attestationType,
     serial_number: a.serialNumber,
+    new_serial_number: a.newSerialNumber ?? '',
     expires_at: seconds(a.expiresAt),
     attested_at: seconds(a.attestedAt),
     last_seen_at: seconds(a.lastSeenAt),
     selectors: a.selectors,
-    evicted_at: seconds(a.evictedAt),
   };
+}
+
+function banMessage(b: AgentBan): AgentBanMessage {
+  return { spiffe_id: b.spiffeId, banned_at: seconds(b.bannedAt), reason: b.reason };
+}
+
+/** Whether a certificate for `pattern` (possibly "*.domain") would be valid for the host `name`. */
+function dnsNameCovers(pattern: string, name: string): boolean {
+  const entry = pattern.toLowerCase();
+  const server = name.toLowerCase();
+  if (entry === server) return true;
+  if (!entry.startsWith('*.')) return false;
+  const dot = server.indexOf('.');
+  return dot > 0 && server.slice(dot + 1) === entry.slice(2);
 }

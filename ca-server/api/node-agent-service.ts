@@ -1,6 +1,7 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { invalidArgument, MeshidError } from '../../core/errors.js';
+import type { AuditLog } from '../../core/audit.js';
+import { invalidArgument, MeshidError, permissionDenied } from '../../core/errors.js';
 import { resultLabel, toServiceError } from '../../core/grpc-errors.js';
 import { SpiffeId } from '../../core/spiffeid.js';
 import type { NodeAgentServiceHandlers } from '../../protos/gen/meshid/v1/NodeAgentService.js';
@@ -8,13 +9,15 @@ import type { PolicySet } from '../../protos/gen/meshid/v1/PolicySet.js';
 import type { TrustBundle } from '../../protos/gen/meshid/v1/TrustBundle.js';
 import type { X509SVID } from '../../protos/gen/meshid/v1/X509SVID.js';
 import type { AttestedIdentity } from '../attestation/attestor.js';
-import type { CallerAttestation } from '../attestation/caller.js';
-import type { AgentRecord, DataStore } from '../datastore/datastore.js';
+import type { AuthenticatedAgent, CallerAttestation } from '../attestation/caller.js';
+import type { DataStore } from '../datastore/datastore.js';
 import type { JwtSvidIssuer } from '../issuance/jwt-svid-issuer.js';
 import type { IssuedX509Svid, X509SvidIssuer } from '../issuance/x509-svid-issuer.js';
+import type { CallLimits } from '../limits/call-limits.js';
 import type { CaMetrics } from '../metrics.js';
+import type { AgentStreams } from './agent-streams.js';
 import { callerCredentials } from './credentials.js';
-import { unary } from './handler.js';
+import { auditRefusals, unary as unaryHandler } from './handler.js';
 
 export interface NodeAgentServiceDeps {
   attestation: CallerAttestation;
@@ -32,9 +35,16 @@ export interface NodeAgentServiceDeps {
   onPoliciesChange: (listener: () => void) => () => void;
   /** Runs `listener` when the server shuts down (at once if it already does); returns unsubscribe. */
   onShutdown: (listener: () => void) => () => void;
+  /** Open agent streams, ended when their agent is evicted, banned or re-attested. */
+  streams: AgentStreams;
+  audit: AuditLog;
+  /** Per-caller rate limits: attestation per source address, signing per agent. */
+  limits: CallLimits;
   metrics: CaMetrics;
   log: Logger;
 }
+
+const SERVICE = 'meshid.v1.NodeAgentService';
 
 const shuttingDown = (what: string) => new MeshidError('UNAVAILABLE', `the CA server is shutting down; reconnect to keep receiving ${what}`);
 
@@ -44,26 +54,43 @@ const MAX_BATCH = 100;
 /** meshid.v1.NodeAgentService: agent attestation and renewal, workload SVIDs on an agent's behalf, bundle stream. */
 export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHandlers {
   const { attestation, issuer, store, log, metrics } = deps;
+  const refusals = auditRefusals(deps.audit, SERVICE);
+  const unary: typeof unaryHandler = (l, method, handle) => unaryHandler(l, method, handle, refusals);
 
   /**
-   * Issues an agent SVID and records the agent (issuance -> storage). `renewing` is the agent's record when
-   * it renews, so attestation facts are kept; a fresh attestation replaces them (and lifts an eviction).
+   * First contact (issuance -> storage): a new record replaces any earlier one, so SVIDs issued before no
+   * longer authenticate and streams they opened end. In `tx`, the transaction a join token is consumed in.
    */
-  async function issueAgentSvid(spiffeId: SpiffeId, csrPem: string, attested: AttestedIdentity | AgentRecord) {
-    const svid = issuer.issue({ csrPem, spiffeId, ttlSeconds: deps.agentSvidTtlSeconds });
+  async function admitAgent(identity: AttestedIdentity, csrPem: string, tx: DataStore) {
+    const svid = issuer.issue({ csrPem, spiffeId: identity.spiffeId, ttlSeconds: deps.agentSvidTtlSeconds });
     const now = new Date();
-    const renewing = 'attestationType' in attested;
-    await store.upsertAgent({
+    await tx.upsertAgent({
       spiffeId: svid.spiffeId,
-      attestationType: renewing ? attested.attestationType : attested.attestor,
+      attestationType: identity.attestor,
       serialNumber: svid.serialHex,
       expiresAt: svid.notAfter,
-      attestedAt: renewing ? attested.attestedAt : now,
+      attestedAt: now,
       lastSeenAt: now,
-      selectors: attested.selectors,
+      selectors: identity.selectors,
     });
-    metrics.csrs.inc({ api: 'agent', result: 'issued' });
-    return { svid: svidMessage(svid), bundle: deps.bundle() };
+    return svid;
+  }
+
+  /** Renewal: the new SVID becomes the pending serial; the presented one keeps working until it is used. */
+  async function renewAgent(agent: AuthenticatedAgent, csrPem: string) {
+    const spiffeId = agent.record.spiffeId;
+    const svid = issuer.issue({ csrPem, spiffeId: SpiffeId.parse(spiffeId), ttlSeconds: deps.agentSvidTtlSeconds });
+    if (!(await store.renewAgent(spiffeId, { newSerialNumber: svid.serialHex, expiresAt: svid.notAfter, lastSeenAt: new Date() }))) {
+      throw permissionDenied(`${spiffeId} was evicted or banned while renewing; attest it again`, 'unknown_agent', spiffeId);
+    }
+    return svid;
+  }
+
+  /** Every agent-authenticated call: a call with a renewed SVID that took over ends the old SVID's streams. */
+  async function authenticate(call: Parameters<typeof callerCredentials>[0]): Promise<AuthenticatedAgent> {
+    const agent = await attestation.attestAgent(callerCredentials(call));
+    if (agent.promoted) deps.streams.end(agent.record.spiffeId, superseded(), agent.serialHex);
+    return agent;
   }
 
   /**
@@ -72,8 +99,8 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
    */
   function watch<Message>(method: string, what: string, current: () => Message | undefined, onChange: (listener: () => void) => () => void) {
     return (call: ServerWritableStream<unknown, Message>) => {
-      attestation.attestAgent(callerCredentials(call)).then(
-        () => {
+      authenticate(call).then(
+        (agent) => {
           if (call.cancelled) return;
           const send = () => {
             const message = current();
@@ -81,16 +108,22 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
           };
           const unsubscribe = onChange(send);
           send();
-          const unwatchShutdown = deps.onShutdown(() => call.emit('error', toServiceError(shuttingDown(what), log, method)));
+          const end = (err: MeshidError) => call.emit('error', toServiceError(err, log, method));
+          const unwatchShutdown = deps.onShutdown(() => end(shuttingDown(what)));
+          const unregister = deps.streams.add(agent.record.spiffeId, agent.serialHex, end);
           const stop = () => {
             unsubscribe();
             unwatchShutdown();
+            unregister();
           };
           call.on('cancelled', stop);
           call.on('close', stop);
         },
         // emit('error') makes grpc-js send the status; destroy() would drop it and leave the call hanging.
-        (err: unknown) => call.emit('error', toServiceError(err, log, method)),
+        (err: unknown) => {
+          refusals(method, undefined, err);
+          call.emit('error', toServiceError(err, log, method));
+        },
       );
     };
   }
@@ -101,16 +134,23 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
   }
 
   return {
-    AttestAgent: unary(log, 'AttestAgent', async (req) => {
+    AttestAgent: unary(log, 'AttestAgent', async (req, call) => {
       try {
+        await deps.limits.attestingAgent(call.getPeer());
         const credential =
           req.credential === 'join_token' ? { joinToken: req.join_token ?? '' } :
           req.credential === 'k8s_token' ? { k8sToken: req.k8s_token ?? '' } : undefined;
         if (!credential) throw invalidArgument('one of join_token or k8s_token is required');
-        const identity = await attestation.attestAgentBootstrap(credential);
-        const response = await issueAgentSvid(identity.spiffeId, req.csr, identity);
-        log.info({ agentId: identity.spiffeId.toString(), attestor: identity.attestor }, 'node agent attested');
-        return response;
+        const admit = async (tx: DataStore) => {
+          const identity = await attestation.attestAgentBootstrap(credential, tx);
+          return { identity, svid: await admitAgent(identity, req.csr, tx) };
+        };
+        // A join token is consumed in the same transaction as the agent is recorded: a bad CSR leaves it unused.
+        const { identity, svid } = 'joinToken' in credential ? await store.transaction(admit) : await admit(store);
+        deps.streams.end(svid.spiffeId, superseded(), svid.serialHex);
+        metrics.csrs.inc({ api: 'agent', result: 'issued' });
+        log.info({ agentId: svid.spiffeId, attestor: identity.attestor, serial: svid.serialHex }, 'node agent attested');
+        return { svid: svidMessage(svid), bundle: deps.bundle() };
       } catch (err) {
         return countFailure(err);
       }
@@ -118,8 +158,11 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
 
     RenewAgent: unary(log, 'RenewAgent', async (req, call) => {
       try {
-        const agent = await attestation.attestAgent(callerCredentials(call));
-        return await issueAgentSvid(SpiffeId.parse(agent.spiffeId), req.csr, agent);
+        const agent = await authenticate(call);
+        await deps.limits.signingForAgent(agent.record.spiffeId);
+        const svid = await renewAgent(agent, req.csr);
+        metrics.csrs.inc({ api: 'agent', result: 'issued' });
+        return { svid: svidMessage(svid), bundle: deps.bundle() };
       } catch (err) {
         return countFailure(err);
       }
@@ -127,9 +170,10 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
 
     MintWorkloadSVIDs: unary(log, 'MintWorkloadSVIDs', async (req, call) => {
       try {
-        const agent = await attestation.attestAgent(callerCredentials(call));
+        const agent = (await authenticate(call)).record;
         if (req.requests.length === 0) throw invalidArgument('requests is empty');
         if (req.requests.length > MAX_BATCH) throw invalidArgument(`at most ${MAX_BATCH} requests per call`);
+        await deps.limits.signingForAgent(agent.spiffeId, req.requests.length);
         const svids: X509SVID[] = [];
         for (const [i, r] of req.requests.entries()) {
           const workload =
@@ -140,7 +184,9 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
           const svid = issuer.issue({
             csrPem: r.csr,
             spiffeId: identity.spiffeId,
-            ttlSeconds: r.ttl_seconds || identity.ttlSeconds,
+            // An entry's TTL is its identity's default and a cap the agent's request cannot raise.
+            ttlSeconds: r.ttl_seconds || identity.ttlCapSeconds,
+            ttlCapSeconds: identity.ttlCapSeconds,
             dnsNames: identity.dnsNames,
           });
           metrics.csrs.inc({ api: 'agent', result: 'issued' });
@@ -153,7 +199,7 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
     }),
 
     ListAgentEntries: unary(log, 'ListAgentEntries', async (_req, call) => {
-      const agent = await attestation.attestAgent(callerCredentials(call));
+      const agent = (await authenticate(call)).record;
       const entries = await store.listEntries({ parentId: agent.spiffeId });
       return {
         entries: entries.map((e) => ({
@@ -168,7 +214,8 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
 
     MintJWTSVID: unary(log, 'MintJWTSVID', async (req, call) => {
       try {
-        const agent = await attestation.attestAgent(callerCredentials(call));
+        const agent = (await authenticate(call)).record;
+        await deps.limits.signingForAgent(agent.spiffeId);
         const workload =
           req.workload === 'entry_id' ? { entryId: req.entry_id ?? '' } :
           req.workload === 'k8s_token' ? { k8sToken: req.k8s_token ?? '' } : undefined;
@@ -185,7 +232,7 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
     }),
 
     ReportBundle: unary(log, 'ReportBundle', async (req, call) => {
-      const agent = await attestation.attestAgent(callerCredentials(call));
+      const agent = (await authenticate(call)).record;
       if (!Number.isSafeInteger(req.sequence) || req.sequence < 0) throw invalidArgument('sequence must be a bundle sequence number');
       // A sequence from before a server restart is not an error: the reopened stream's bundle is acknowledged next.
       if (!deps.acknowledgeBundle(agent.spiffeId, req.sequence)) {
@@ -198,6 +245,9 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
     WatchPolicies: watch('WatchPolicies', 'policy updates', deps.policies, deps.onPoliciesChange),
   };
 }
+
+const superseded = () =>
+  new MeshidError('PERMISSION_DENIED', 'a newer agent SVID replaced the one this stream was opened with; reopen it with the new SVID', 'superseded_agent_svid');
 
 function svidMessage(svid: IssuedX509Svid): X509SVID {
   return { spiffe_id: svid.spiffeId, cert_chain: svid.chainDer, expires_at: Math.floor(svid.notAfter.getTime() / 1000) };

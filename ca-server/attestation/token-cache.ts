@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isCredentialRefusal, type RejectedTokens } from './rejected-tokens.js';
 
 export interface Expiring<V> {
   value: V;
@@ -10,13 +11,18 @@ export interface Expiring<V> {
  * Successful token verifications (TokenReviews, offline JWT checks), keyed by SHA-256 of the token (the token itself is never held as a key), each kept until
  * its own expiry, least recently used evicted first once `maxEntries` is reached. Concurrent lookups of one
  * token share a single in-flight load, so a burst of identical requests costs one verification.
- * Failures are not cached: the next request for that token loads again.
+ * With `rejections`, a load that ends in a verdict against the token (UNAUTHENTICATED, PERMISSION_DENIED) is
+ * remembered there and repeated; other failures (the API server is unreachable) are not: the next request
+ * loads again.
  */
 export class TokenCache<V> {
   private readonly entries = new Map<string, Expiring<V>>();
   private readonly inFlight = new Map<string, Promise<V>>();
 
-  constructor(private readonly maxEntries: number) {
+  constructor(
+    private readonly maxEntries: number,
+    private readonly rejections?: RejectedTokens,
+  ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('TokenCache needs maxEntries >= 1');
   }
 
@@ -34,13 +40,21 @@ export class TokenCache<V> {
         return hit.value;
       }
     }
+    const rejected = this.rejections?.get(key, nowMs);
+    if (rejected) throw rejected;
     let pending = this.inFlight.get(key);
     if (!pending) {
       pending = load()
-        .then((loaded) => {
-          if (loaded.expiresAtMs > nowMs) this.store(key, loaded);
-          return loaded.value;
-        })
+        .then(
+          (loaded) => {
+            if (loaded.expiresAtMs > nowMs) this.store(key, loaded);
+            return loaded.value;
+          },
+          (err: unknown) => {
+            if (isCredentialRefusal(err)) this.rejections?.add(key, err, nowMs);
+            throw err;
+          },
+        )
         .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }

@@ -77,7 +77,7 @@ export class RootRotation {
 
   private async activeAgents(): Promise<string[]> {
     const now = this.now();
-    const agents = (await this.deps.store.listAgents()).filter((a) => !a.evictedAt && a.expiresAt > now).map((a) => a.spiffeId);
+    const agents = (await this.deps.store.listAgents()).filter((a) => a.expiresAt > now).map((a) => a.spiffeId);
     this.deps.acks.retain(new Set(agents));
     return agents.sort();
   }

@@ -24,14 +24,28 @@ export interface AgentRecord {
   spiffeId: string;
   /** How it attested: 'join_token', 'k8s_token'. */
   attestationType: string;
-  /** Serial (hex) of the agent SVID most recently issued; renewal must present it or a newer one. */
+  /** Serial (hex) of the agent SVID that authenticates the agent now; any other serial is refused. */
   serialNumber: string;
+  /**
+   * Serial of an agent SVID issued by a renewal but not yet presented. It authenticates too, and the first
+   * call that presents it makes it `serialNumber`: from then on the older SVID is refused (SPIRE's
+   * serial_number / new_serial_number pair).
+   */
+  newSerialNumber?: string;
+  /** Expiry of the newest agent SVID issued. */
   expiresAt: Date;
   attestedAt: Date;
   lastSeenAt: Date;
   /** Selectors the agent was attested with, e.g. "k8s:node-name:worker-1". */
   selectors: string[];
-  evictedAt?: Date;
+}
+
+/** An agent ID refused at attestation until an operator lifts the ban (meshid agent ban / unban). */
+export interface AgentBan {
+  spiffeId: string;
+  bannedAt: Date;
+  /** Operator's note; may be empty. */
+  reason: string;
 }
 
 export interface RegistrationEntry {
@@ -99,15 +113,30 @@ export interface DataStore {
   /** Returns false when no token has that id. */
   revokeJoinToken(id: string, now: Date): Promise<boolean>;
 
+  /** A (re-)attested agent: replaces any earlier record, so every SVID issued before is refused. */
   upsertAgent(agent: AgentRecord): Promise<void>;
   getAgent(spiffeId: string): Promise<AgentRecord | undefined>;
   listAgents(): Promise<AgentRecord[]>;
-  /** Returns false when no agent has that ID. */
-  evictAgent(spiffeId: string, now: Date): Promise<boolean>;
+  /**
+   * Records the SVID a renewal issued as the agent's pending serial. False when the agent record is gone
+   * (evicted or banned meanwhile): the renewal must then be refused.
+   */
+  renewAgent(spiffeId: string, renewal: { newSerialNumber: string; expiresAt: Date; lastSeenAt: Date }): Promise<boolean>;
+  /** Makes the pending serial current (the old SVID stops authenticating). False when it is not pending. */
+  promoteAgentSerial(spiffeId: string, serialNumber: string): Promise<boolean>;
+  /** Evicts the agent: its record and every SVID tied to it. Returns false when no agent has that ID. */
+  deleteAgent(spiffeId: string): Promise<boolean>;
+
+  /** Bans the ID (and deletes its record); banning again keeps the first ban. */
+  banAgent(ban: AgentBan): Promise<void>;
+  /** Returns false when the ID was not banned. */
+  unbanAgent(spiffeId: string): Promise<boolean>;
+  getAgentBan(spiffeId: string): Promise<AgentBan | undefined>;
+  listAgentBans(): Promise<AgentBan[]>;
 
   createEntry(entry: RegistrationEntry): Promise<void>;
   getEntry(id: string): Promise<RegistrationEntry | undefined>;
-  listEntries(filter?: { parentId?: string }): Promise<RegistrationEntry[]>;
+  listEntries(filter?: { parentId?: string; spiffeId?: string }): Promise<RegistrationEntry[]>;
   deleteEntry(id: string): Promise<boolean>;
 
   listAuthorities(filter?: { state?: AuthorityState; kind?: AuthorityRecord['kind'] }): Promise<AuthorityRecord[]>;
@@ -117,5 +146,7 @@ export interface DataStore {
   putJwtKey(key: JwtKeyRecord): Promise<void>;
 
   transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T>;
+  /** A trivial query (readiness): rejects when the store cannot answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

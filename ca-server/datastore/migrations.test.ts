@@ -27,7 +27,7 @@ describe('migrate', () => {
   it('creates the schema on an empty database and records every version', () => {
     expect(migrate(db)).toEqual({ from: 0, to: MIGRATIONS.length });
     expect(versions(db)).toEqual(MIGRATIONS.map((m) => m.version));
-    expect(tables(db)).toEqual(['agents', 'authorities', 'join_tokens', 'jwt_keys', 'registration_entries', 'schema_version']);
+    expect(tables(db)).toEqual(['agent_bans', 'agents', 'authorities', 'join_tokens', 'jwt_keys', 'registration_entries', 'schema_version']);
   });
 
   it('is a no-op when run again', () => {
@@ -91,6 +91,23 @@ describe('migrations on an existing file', () => {
     expect(versions(raw)).toEqual([...MIGRATIONS.map((m) => m.version), addNotes.version]);
     expect(raw.prepare('SELECT note FROM agents').get()).toEqual({ note: '' });
     raw.close();
+  });
+
+  it('version 3 drops agents evicted under the old scheme and keeps the others, with no pending serial', async () => {
+    const raw = new Database(join(dir, DATASTORE_FILE));
+    migrate(raw, MIGRATIONS.slice(0, 2));
+    const insert = raw.prepare(`INSERT INTO agents (spiffe_id, attestation_type, serial_number, expires_at, attested_at,
+      last_seen_at, selectors, evicted_at) VALUES (?, 'join_token', '01', 2000, 1000, 1000, '[]', ?)`);
+    insert.run('spiffe://example.org/meshid/agent/live', null);
+    insert.run('spiffe://example.org/meshid/agent/evicted', 1500);
+    raw.close();
+
+    const upgraded = SqliteDataStore.open(dir);
+    expect((await upgraded.listAgents()).map((a) => [a.spiffeId, a.serialNumber, a.newSerialNumber])).toEqual([
+      ['spiffe://example.org/meshid/agent/live', '01', undefined],
+    ]);
+    expect(await upgraded.listAgentBans()).toEqual([]);
+    await upgraded.close();
   });
 
   it('does not reapply migrations on restart', async () => {

@@ -77,6 +77,22 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'agent serial binding and bans',
+    // Eviction now deletes the agent record; records evicted under the old scheme go the same way.
+    sql: `
+      ALTER TABLE agents ADD COLUMN new_serial_number TEXT;
+      DELETE FROM agents WHERE evicted_at IS NOT NULL;
+      ALTER TABLE agents DROP COLUMN evicted_at;
+      CREATE TABLE agent_bans (
+        spiffe_id  TEXT PRIMARY KEY,
+        banned_at  INTEGER NOT NULL,
+        reason     TEXT NOT NULL
+      );
+      CREATE INDEX registration_entries_spiffe_id ON registration_entries (spiffe_id);
+    `,
+  },
 ];
 
 export interface MigrationResult {

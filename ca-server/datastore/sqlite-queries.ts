@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { MeshidError } from '../../core/errors.js';
 import type {
+  AgentBan,
   AgentRecord,
   AuthorityRecord,
   AuthorityState,
@@ -68,7 +69,7 @@ export class SqliteQueries {
       attestedAt: ms(a.attestedAt),
       lastSeenAt: ms(a.lastSeenAt),
       selectors: JSON.stringify(a.selectors),
-      evictedAt: msOrNull(a.evictedAt),
+      newSerialNumber: a.newSerialNumber ?? null,
     });
   }
 
@@ -81,8 +82,34 @@ export class SqliteQueries {
     return (this.s.listAgents.all() as Row[]).map(toAgent);
   }
 
-  evictAgent(spiffeId: string, now: Date): boolean {
-    return this.s.evictAgent.run(ms(now), spiffeId).changes > 0;
+  renewAgent(spiffeId: string, r: { newSerialNumber: string; expiresAt: Date; lastSeenAt: Date }): boolean {
+    return this.s.renewAgent.run({ spiffeId, newSerialNumber: r.newSerialNumber, expiresAt: ms(r.expiresAt), lastSeenAt: ms(r.lastSeenAt) }).changes > 0;
+  }
+
+  promoteAgentSerial(spiffeId: string, serialNumber: string): boolean {
+    return this.s.promoteAgentSerial.run(spiffeId, serialNumber).changes > 0;
+  }
+
+  deleteAgent(spiffeId: string): boolean {
+    return this.s.deleteAgent.run(spiffeId).changes > 0;
+  }
+
+  banAgent(b: AgentBan): void {
+    this.s.insertBan.run({ spiffeId: b.spiffeId, bannedAt: ms(b.bannedAt), reason: b.reason });
+    this.s.deleteAgent.run(b.spiffeId);
+  }
+
+  unbanAgent(spiffeId: string): boolean {
+    return this.s.deleteBan.run(spiffeId).changes > 0;
+  }
+
+  getAgentBan(spiffeId: string): AgentBan | undefined {
+    const row = this.s.getBan.get(spiffeId) as Row | undefined;
+    return row && toBan(row);
+  }
+
+  listAgentBans(): AgentBan[] {
+    return (this.s.listBans.all() as Row[]).map(toBan);
   }
 
   createEntry(e: RegistrationEntry): void {
@@ -102,8 +129,8 @@ export class SqliteQueries {
     return row && toEntry(row);
   }
 
-  listEntries(filter: { parentId?: string } = {}): RegistrationEntry[] {
-    return (this.s.listEntries.all({ parentId: filter.parentId ?? null }) as Row[]).map(toEntry);
+  listEntries(filter: { parentId?: string; spiffeId?: string } = {}): RegistrationEntry[] {
+    return (this.s.listEntries.all({ parentId: filter.parentId ?? null, spiffeId: filter.spiffeId ?? null }) as Row[]).map(toEntry);
   }
 
   deleteEntry(id: string): boolean {
@@ -136,6 +163,10 @@ export class SqliteQueries {
     return (this.s.listJwtKeys.all({ state: filter.state ?? null }) as Row[]).map(toJwtKey);
   }
 
+  ping(): void {
+    this.s.ping.get();
+  }
+
   putJwtKey(k: JwtKeyRecord): void {
     this.s.putJwtKey.run({
       id: k.id,
@@ -155,25 +186,38 @@ export class SqliteQueries {
 function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
+    ping: p('SELECT 1'),
     insertToken: p(`INSERT INTO join_tokens (id, token_hash, spiffe_id, created_at, expires_at, used_at, revoked_at)
       VALUES (@id, @tokenHash, @spiffeId, @createdAt, @expiresAt, @usedAt, @revokedAt)`),
     consumeToken: p(CONSUME_JOIN_TOKEN_SQL),
     tokenByHash: p('SELECT * FROM join_tokens WHERE token_hash = ?'),
     listTokens: p('SELECT * FROM join_tokens ORDER BY created_at, id'),
     revokeToken: p('UPDATE join_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
-    upsertAgent: p(`INSERT INTO agents (spiffe_id, attestation_type, serial_number, expires_at, attested_at,
-        last_seen_at, selectors, evicted_at)
-      VALUES (@spiffeId, @attestationType, @serialNumber, @expiresAt, @attestedAt, @lastSeenAt, @selectors, @evictedAt)
+    upsertAgent: p(`INSERT INTO agents (spiffe_id, attestation_type, serial_number, new_serial_number, expires_at,
+        attested_at, last_seen_at, selectors)
+      VALUES (@spiffeId, @attestationType, @serialNumber, @newSerialNumber, @expiresAt, @attestedAt, @lastSeenAt,
+        @selectors)
       ON CONFLICT (spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type,
-        serial_number = excluded.serial_number, expires_at = excluded.expires_at, attested_at = excluded.attested_at,
-        last_seen_at = excluded.last_seen_at, selectors = excluded.selectors, evicted_at = excluded.evicted_at`),
+        serial_number = excluded.serial_number, new_serial_number = excluded.new_serial_number,
+        expires_at = excluded.expires_at, attested_at = excluded.attested_at,
+        last_seen_at = excluded.last_seen_at, selectors = excluded.selectors`),
     getAgent: p('SELECT * FROM agents WHERE spiffe_id = ?'),
     listAgents: p('SELECT * FROM agents ORDER BY spiffe_id'),
-    evictAgent: p('UPDATE agents SET evicted_at = COALESCE(evicted_at, ?) WHERE spiffe_id = ?'),
+    renewAgent: p(`UPDATE agents SET new_serial_number = @newSerialNumber, expires_at = @expiresAt,
+        last_seen_at = @lastSeenAt WHERE spiffe_id = @spiffeId`),
+    promoteAgentSerial: p(`UPDATE agents SET serial_number = new_serial_number, new_serial_number = NULL
+      WHERE spiffe_id = ? AND new_serial_number = ?`),
+    deleteAgent: p('DELETE FROM agents WHERE spiffe_id = ?'),
+    insertBan: p(`INSERT INTO agent_bans (spiffe_id, banned_at, reason) VALUES (@spiffeId, @bannedAt, @reason)
+      ON CONFLICT (spiffe_id) DO NOTHING`),
+    deleteBan: p('DELETE FROM agent_bans WHERE spiffe_id = ?'),
+    getBan: p('SELECT * FROM agent_bans WHERE spiffe_id = ?'),
+    listBans: p('SELECT * FROM agent_bans ORDER BY spiffe_id'),
     insertEntry: p(`INSERT INTO registration_entries (id, spiffe_id, parent_id, selectors, ttl_seconds, dns_names, created_at)
       VALUES (@id, @spiffeId, @parentId, @selectors, @ttlSeconds, @dnsNames, @createdAt)`),
     getEntry: p('SELECT * FROM registration_entries WHERE id = ?'),
     listEntries: p(`SELECT * FROM registration_entries WHERE (@parentId IS NULL OR parent_id = @parentId)
+        AND (@spiffeId IS NULL OR spiffe_id = @spiffeId)
       ORDER BY created_at, id`),
     deleteEntry: p('DELETE FROM registration_entries WHERE id = ?'),
     putAuthority: p(`INSERT INTO authorities (id, kind, state, upstream, certificate_pem, key_path, upstream_roots_pem,
@@ -248,8 +292,12 @@ function toAgent(r: Row): AgentRecord {
       lastSeenAt: date(r.last_seen_at),
       selectors: strings(r.selectors),
     },
-    { evictedAt: optionalDate(r.evicted_at) },
+    { newSerialNumber: (r.new_serial_number as string | null) ?? undefined },
   );
+}
+
+function toBan(r: Row): AgentBan {
+  return { spiffeId: r.spiffe_id as string, bannedAt: date(r.banned_at), reason: r.reason as string };
 }
 
 function toEntry(r: Row): RegistrationEntry {

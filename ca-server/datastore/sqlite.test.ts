@@ -137,18 +137,47 @@ describe('SqliteDataStore', () => {
       expect(await store.getAgent('spiffe://example.org/agent/none')).toBeUndefined();
     });
 
-    it('evicts known agents (keeping the first eviction time) and returns false for unknown ones', async () => {
+    it('deletes evicted agents and returns false for unknown ones', async () => {
       await store.upsertAgent(agent('a'));
-      expect(await store.evictAgent(agent('a').spiffeId, at(5))).toBe(true);
-      expect(await store.evictAgent(agent('a').spiffeId, at(6))).toBe(true);
-      expect((await store.getAgent(agent('a').spiffeId))!.evictedAt).toEqual(at(5));
-      expect(await store.evictAgent('spiffe://example.org/agent/none', at(5))).toBe(false);
+      expect(await store.deleteAgent(agent('a').spiffeId)).toBe(true);
+      expect(await store.getAgent(agent('a').spiffeId)).toBeUndefined();
+      expect(await store.deleteAgent(agent('a').spiffeId)).toBe(false);
     });
 
-    it('clears an eviction when the agent is upserted without one', async () => {
-      await store.upsertAgent(agent('a', { evictedAt: at(1) }));
+    it('records a renewal as the pending serial and promotes it only when it is the pending one', async () => {
+      await store.upsertAgent(agent('a', { serialNumber: '01' }));
+      expect(await store.renewAgent(agent('a').spiffeId, { newSerialNumber: '02', expiresAt: at(90), lastSeenAt: at(40) })).toBe(true);
+      expect(await store.getAgent(agent('a').spiffeId)).toMatchObject({ serialNumber: '01', newSerialNumber: '02', expiresAt: at(90) });
+      expect(await store.promoteAgentSerial(agent('a').spiffeId, '03')).toBe(false);
+      expect(await store.promoteAgentSerial(agent('a').spiffeId, '02')).toBe(true);
+      const promoted = await store.getAgent(agent('a').spiffeId);
+      expect(promoted).toMatchObject({ serialNumber: '02' });
+      expect(promoted!.newSerialNumber).toBeUndefined();
+      expect(await store.promoteAgentSerial(agent('a').spiffeId, '02')).toBe(false);
+    });
+
+    it('refuses to record a renewal for an agent that is gone', async () => {
+      expect(await store.renewAgent(agent('x').spiffeId, { newSerialNumber: '02', expiresAt: at(90), lastSeenAt: at(40) })).toBe(false);
+      expect(await store.getAgent(agent('x').spiffeId)).toBeUndefined();
+    });
+
+    it('a fresh attestation (upsert) drops a pending serial', async () => {
+      await store.upsertAgent(agent('a', { serialNumber: '01', newSerialNumber: '02' }));
+      await store.upsertAgent(agent('a', { serialNumber: '05' }));
+      expect(await store.getAgent(agent('a').spiffeId)).toEqual(agent('a', { serialNumber: '05' }));
+    });
+
+    it('bans delete the agent, keep the first ban, list sorted, and unban once', async () => {
       await store.upsertAgent(agent('a'));
-      expect(await store.getAgent(agent('a').spiffeId)).toEqual(agent('a'));
+      await store.banAgent({ spiffeId: agent('a').spiffeId, bannedAt: at(5), reason: 'stolen disk' });
+      await store.banAgent({ spiffeId: agent('a').spiffeId, bannedAt: at(6), reason: 'again' });
+      await store.banAgent({ spiffeId: agent('0').spiffeId, bannedAt: at(7), reason: '' });
+      expect(await store.getAgent(agent('a').spiffeId)).toBeUndefined();
+      expect(await store.getAgentBan(agent('a').spiffeId)).toEqual({ spiffeId: agent('a').spiffeId, bannedAt: at(5), reason: 'stolen disk' });
+      expect((await store.listAgentBans()).map((b) => b.spiffeId)).toEqual([agent('0').spiffeId, agent('a').spiffeId]);
+      expect(await store.unbanAgent(agent('a').spiffeId)).toBe(true);
+      expect(await store.unbanAgent(agent('a').spiffeId)).toBe(false);
+      expect(await store.getAgentBan(agent('a').spiffeId)).toBeUndefined();
     });
   });
 
@@ -162,6 +191,9 @@ describe('SqliteDataStore', () => {
       expect((await store.listEntries({ parentId: 'p1' })).map((e) => e.id)).toEqual(['e1', 'e2']);
       expect((await store.listEntries({ parentId: 'p2' })).map((e) => e.id)).toEqual(['e3']);
       expect(await store.listEntries({ parentId: 'p9' })).toEqual([]);
+      await store.createEntry(entry('e4', 'p2', { createdAt: at(4), spiffeId: entry('e1', 'p1').spiffeId }));
+      expect((await store.listEntries({ spiffeId: entry('e1', 'p1').spiffeId })).map((e) => e.id)).toEqual(['e1', 'e4']);
+      expect((await store.listEntries({ spiffeId: entry('e1', 'p1').spiffeId, parentId: 'p2' })).map((e) => e.id)).toEqual(['e4']);
     });
 
     it('rejects a duplicate id and reports unknown ids', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MeshidError } from '../../core/errors.js';
 import type {
+  AgentBan,
   AgentRecord,
   AuthorityRecord,
   AuthorityState,
@@ -54,8 +55,26 @@ abstract class SqliteOperations implements DataStore {
   listAgents(): Promise<AgentRecord[]> {
     return this.run((q) => q.listAgents());
   }
-  evictAgent(spiffeId: string, now: Date): Promise<boolean> {
-    return this.run((q) => q.evictAgent(spiffeId, now));
+  renewAgent(spiffeId: string, renewal: { newSerialNumber: string; expiresAt: Date; lastSeenAt: Date }): Promise<boolean> {
+    return this.run((q) => q.renewAgent(spiffeId, renewal));
+  }
+  promoteAgentSerial(spiffeId: string, serialNumber: string): Promise<boolean> {
+    return this.run((q) => q.promoteAgentSerial(spiffeId, serialNumber));
+  }
+  deleteAgent(spiffeId: string): Promise<boolean> {
+    return this.run((q) => q.deleteAgent(spiffeId));
+  }
+  banAgent(ban: AgentBan): Promise<void> {
+    return this.run((q) => q.banAgent(ban));
+  }
+  unbanAgent(spiffeId: string): Promise<boolean> {
+    return this.run((q) => q.unbanAgent(spiffeId));
+  }
+  getAgentBan(spiffeId: string): Promise<AgentBan | undefined> {
+    return this.run((q) => q.getAgentBan(spiffeId));
+  }
+  listAgentBans(): Promise<AgentBan[]> {
+    return this.run((q) => q.listAgentBans());
   }
   createEntry(entry: RegistrationEntry): Promise<void> {
     return this.run((q) => q.createEntry(entry));
@@ -63,7 +82,7 @@ abstract class SqliteOperations implements DataStore {
   getEntry(id: string): Promise<RegistrationEntry | undefined> {
     return this.run((q) => q.getEntry(id));
   }
-  listEntries(filter?: { parentId?: string }): Promise<RegistrationEntry[]> {
+  listEntries(filter?: { parentId?: string; spiffeId?: string }): Promise<RegistrationEntry[]> {
     return this.run((q) => q.listEntries(filter));
   }
   deleteEntry(id: string): Promise<boolean> {
@@ -80,6 +99,9 @@ abstract class SqliteOperations implements DataStore {
   }
   putJwtKey(key: JwtKeyRecord): Promise<void> {
     return this.run((q) => q.putJwtKey(key));
+  }
+  ping(): Promise<void> {
+    return this.run((q) => q.ping());
   }
 }
 

@@ -18,6 +18,8 @@ export interface X509SvidRequest {
   spiffeId: SpiffeId;
   /** 0 or undefined: the configured default. */
   ttlSeconds?: number;
+  /** Longest TTL this identity may get whatever was asked (an entry's TTL, a renewed SVID's lifetime). */
+  ttlCapSeconds?: number;
   dnsNames?: string[];
 }
 
@@ -48,7 +50,7 @@ export class X509SvidIssuer {
     const { authority, leaf } = this.currentSigner();
     const { notBefore, notAfter } = leafValidity({
       now: new Date(),
-      requestedTtlSeconds: request.ttlSeconds || this.policy.defaultTtlSeconds,
+      requestedTtlSeconds: Math.min(request.ttlSeconds || this.policy.defaultTtlSeconds, request.ttlCapSeconds ?? Infinity),
       maxTtlSeconds: this.policy.maxTtlSeconds,
       issuerNotAfter: authority.notAfter,
     });

@@ -272,6 +272,11 @@ function claimChecks(path: string[], values: string[] | undefined, notValues: st
   return checks;
 }
 
+function headerValue(headers: Readonly<Record<string, string>>, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
 export const HEADER_KEY = 'request.headers';
 export const CLAIMS_KEY = 'request.auth.claims';
 
@@ -309,7 +314,8 @@ function conditionChecks(c: Condition, onUnavailable: boolean): Check[] {
   }
   if (key.startsWith(HEADER_KEY)) {
     const name = bracketNames(key, HEADER_KEY)![0]!.toLowerCase();
-    return field((req) => req.headers[name], strings, values, notValues, true);
+    // strings only: `headers` is a plain object, and a name like "constructor" must not find Object.prototype's
+    return field((req) => headerValue(req.headers, name), strings, values, notValues, true);
   }
   if (key.startsWith(CLAIMS_KEY)) return claimChecks(bracketNames(key, CLAIMS_KEY)!, values, notValues, onUnavailable);
   throw new Error(`unvalidated condition key "${key}"`);

@@ -56,6 +56,9 @@ const UNSUPPORTED: Record<string, string> = {
   'destination.user': 'destination.user is an old v1alpha1 attribute; select the workload with spec.selector',
 };
 
+/** UNSUPPORTED's message for a field or attribute: own entries only, so "constructor" finds no Object.prototype member. */
+const unsupportedMessage = (key: string): string | undefined => (Object.hasOwn(UNSUPPORTED, key) ? UNSUPPORTED[key] : undefined);
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -84,7 +87,7 @@ class IssueList {
     for (const key of Object.keys(obj)) {
       if (known.includes(key)) continue;
       const full = path ? `${path}.${key}` : key;
-      const unsupported = UNSUPPORTED[full] ?? UNSUPPORTED[key];
+      const unsupported = unsupportedMessage(full) ?? unsupportedMessage(key);
       this.add(full, unsupported ?? `unknown field (expected ${known.join(', ')})`);
     }
   }
@@ -182,15 +185,16 @@ function readSelector(raw: unknown, out: IssueList): Record<string, string> | nu
     out.add('spec.selector.matchLabels', `expected a mapping of label names to values, got ${describe(labels)}`);
     return null;
   }
-  const selector: Record<string, string> = {};
+  const kept: [string, string][] = [];
   for (const [key, value] of Object.entries(labels)) {
     const path = `spec.selector.matchLabels.${key}`;
     if (typeof value !== 'string') out.add(path, `expected a string, got ${describe(value)}`);
     else if (key.includes('*') || value.includes('*')) out.add(path, 'wildcard is not supported in selector');
     else if (key === SPIFFE_ID_LABEL && !isSpiffeId(value)) out.add(path, `expected a SPIFFE ID (spiffe://<trust domain>/<path>), got "${value}"`);
-    else selector[key] = value;
+    else kept.push([key, value]);
   }
-  return Object.keys(selector).length > 0 ? selector : null;
+  // fromEntries defines own properties: `selector[key] = value` would drop a "__proto__" label and widen the policy
+  return kept.length > 0 ? Object.fromEntries(kept) : null;
 }
 
 function isSpiffeId(value: string): boolean {
@@ -330,7 +334,8 @@ function readCondition(raw: unknown, path: string, out: IssueList): Condition {
 /** Why a `when` key cannot be evaluated, or null when it can. */
 function conditionKeyProblem(key: string): string | null {
   if ((CONDITION_KEYS as readonly string[]).includes(key)) return null;
-  if (UNSUPPORTED[key]) return UNSUPPORTED[key]!;
+  const unsupported = unsupportedMessage(key);
+  if (unsupported) return unsupported;
   if (key.startsWith(HEADER_KEY)) {
     const names = bracketNames(key, HEADER_KEY);
     return names?.length === 1 ? null : `bad key (${key}): should have format request.headers[<name>]`;

@@ -139,8 +139,11 @@ export interface LeafValidityInput {
  * notBefore = now - backdate (clock skew between peers); notAfter = min(now + requested, issuer notAfter).
  * Whole seconds, as certificates carry them. A request above the maximum is refused, not capped.
  */
+/** notBefore is this far in the past, for peers whose clocks run slightly behind. */
+export const LEAF_BACKDATE_SECONDS = 10;
+
 export function leafValidity(input: LeafValidityInput): { notBefore: Date; notAfter: Date } {
-  const { now, requestedTtlSeconds: ttl, maxTtlSeconds: max, backdateSeconds = 10 } = input;
+  const { now, requestedTtlSeconds: ttl, maxTtlSeconds: max, backdateSeconds = LEAF_BACKDATE_SECONDS } = input;
   if (!Number.isFinite(ttl) || ttl <= 0) {
     throw invalidArgument(`requested validity must be a positive number of seconds, got ${ttl}`, 'bad_ttl');
   }

@@ -28,8 +28,11 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
+import { CappedGrpcServer } from '../../core/capped-grpc-server.js';
 import { invalidArgument } from '../../core/errors.js';
+import type { GrpcListenerLimits } from '../../core/listener-limits.js';
 import type { IdentitySource } from '../identity-source.js';
+import { readAgentLimits } from '../limits.js';
 import { SdsMetrics } from '../sds/metrics.js';
 import { sdsService, sdsServiceDefinition } from '../sds/sds-service.js';
 import { WorkloadApiMetrics } from '../workload-api/metrics.js';
@@ -45,6 +48,9 @@ export interface WorkloadEndpointsOptions {
   log: Logger;
   /** Where to register the SDS / Workload API / socket metrics; a fresh registry per endpoints instance. */
   metrics?: Registry;
+  /** Caps of each socket (default: limits.workloadSockets' defaults); `onConnectionRefused` counts refusals. */
+  limits?: GrpcListenerLimits;
+  onConnectionRefused?: () => void;
 }
 
 export interface WorkloadEndpoints {
@@ -73,14 +79,13 @@ export async function startWorkloadEndpoints(options: WorkloadEndpointsOptions):
   });
   const sdsDefinition = sdsServiceDefinition();
   const workloadApiDefinition = workloadApiServiceDefinition();
+  const limits = options.limits ?? readAgentLimits({}).workloadSockets;
 
   const serve = async (socketPath: string, callerOf: CallerResolver): Promise<grpc.Server> => {
-    const server = new grpc.Server();
+    const server = new CappedGrpcServer(limits, {}, options.onConnectionRefused);
     server.addService(sdsDefinition, sdsService({ source, callerOf, log, metrics: sdsMetrics }));
     server.addService(workloadApiDefinition, workloadApiService({ source, callerOf, log, metrics: workloadApiMetrics }));
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-    );
+    await server.listen({ path: socketPath }, grpc.ServerCredentials.createInsecure());
     return server;
   };
 

@@ -48,6 +48,8 @@ export interface CaFixtureOptions {
   kubernetes?: 'jwt' | 'tokenreview' | 'disabled';
   /** Reuse a data dir (restart tests); by default a fresh temp dir that close() removes. */
   dataDir?: string;
+  /** Node agent service accounts ("namespace/name") trusted in jwt / tokenreview mode. */
+  trustedNodeAccounts?: string[];
   /** Extra raw config merged over the fixture's (e.g. { svid: { maxTtl: '2h' } }). */
   config?: Record<string, unknown>;
   /** Share one log capture across restarts. */
@@ -83,10 +85,10 @@ export class CaFixture {
       jwt = await JwtIssuer.create({ issuer: K8S_ISSUER, alg: 'RS256' });
       const jwksFile = path.join(dir, 'jwks.json');
       await writeFile(jwksFile, JSON.stringify(jwt.jwks()));
-      kubernetes = { mode: 'jwt', issuer: K8S_ISSUER, jwksFile, audiences: [AUDIENCE] };
+      kubernetes = { mode: 'jwt', issuer: K8S_ISSUER, jwksFile, audiences: [AUDIENCE], trustedNodeAccounts: options.trustedNodeAccounts ?? [] };
     } else if (mode === 'tokenreview') {
       standin = await TokenReviewStandin.start({ issuer: K8S_ISSUER });
-      kubernetes = { mode: 'tokenreview', kubeconfig: await standin.writeKubeconfig(dir), audiences: [AUDIENCE] };
+      kubernetes = { mode: 'tokenreview', kubeconfig: await standin.writeKubeconfig(dir), audiences: [AUDIENCE], trustedNodeAccounts: options.trustedNodeAccounts ?? [] };
     }
     const raw = {
       trustDomain: TRUST_DOMAIN,

@@ -76,7 +76,7 @@ describe('AttestAgent with join tokens', () => {
     expect(agents.agents.find((a) => a.spiffe_id === token.spiffeId)).toMatchObject({
       attestation_type: 'join_token',
       selectors: [`join_token:id:${token.id}`],
-      evicted_at: 0,
+      new_serial_number: '',
     });
   });
 
@@ -154,19 +154,21 @@ describe('agent mTLS APIs', () => {
     const after = new X509Certificate(res.svid!.cert_chain[0]!);
     expect(after.serialNumber).not.toBe(before.serialNumber);
     expect(after.subjectAltName).toBe(`URI:${agent.spiffeId}`);
+    // The renewed SVID is pending until the agent first presents it; the presented one stays current.
     const record = await ca.server.store.getAgent(agent.spiffeId);
-    expect(BigInt(`0x${record!.serialNumber}`)).toBe(BigInt(`0x${after.serialNumber}`));
+    expect(BigInt(`0x${record!.serialNumber}`)).toBe(BigInt(`0x${before.serialNumber}`));
+    expect(BigInt(`0x${record!.newSerialNumber}`)).toBe(BigInt(`0x${after.serialNumber}`));
   });
 
   it('RenewAgent without a client certificate is UNAUTHENTICATED', async () => {
     await expectStatus(rpc(anonymous, anonymous.RenewAgent, { csr: (await newCsr()).csr }), status.UNAUTHENTICATED, /^no client certificate/);
   });
 
-  it('an evicted agent is PERMISSION_DENIED on every agent API, and a new join token re-admits it', async () => {
+  it('an evicted agent is PERMISSION_DENIED on every agent API; a new join token re-admits it, never its old SVID', async () => {
     const agent = await attestAgent();
     await rpc(admin, admin.EvictAgent, { spiffe_id: agent.spiffeId });
     const client = mtlsClient(agent.identity);
-    const evicted = `agent ${agent.spiffeId} was evicted; attest it again with a new join token`;
+    const evicted = `${agent.spiffeId} is not a registered node agent (evicted, or never attested); attest it again`;
     await expectStatus(rpc(client, client.RenewAgent, { csr: (await newCsr()).csr }), status.PERMISSION_DENIED, evicted);
     await expectStatus(rpc(client, client.ListAgentEntries, {}), status.PERMISSION_DENIED, evicted);
     await expectStatus(
@@ -176,8 +178,12 @@ describe('agent mTLS APIs', () => {
     );
 
     const token = await joinToken({ spiffeId: agent.spiffeId });
-    await rpc(anonymous, anonymous.AttestAgent, { join_token: token.value, csr: (await newCsr()).csr });
-    const res = await rpc(client, client.RenewAgent, { csr: (await newCsr()).csr });
+    const { csr, keyPem } = await newCsr();
+    const readmitted = await rpc(anonymous, anonymous.AttestAgent, { join_token: token.value, csr });
+    const superseded = new RegExp(`^agent SVID serial [0-9a-f]+ of ${agent.spiffeId} is no longer valid: a newer agent SVID replaced it$`);
+    await expectStatus(rpc(client, client.RenewAgent, { csr: (await newCsr()).csr }), status.PERMISSION_DENIED, superseded);
+    const fresh = mtlsClient(identityOf(readmitted, keyPem));
+    const res = await rpc(fresh, fresh.RenewAgent, { csr: (await newCsr()).csr });
     expect(res.svid!.spiffe_id).toBe(agent.spiffeId);
   });
 
@@ -196,7 +202,7 @@ describe('agent mTLS APIs', () => {
     await expectStatus(
       rpc(workload, workload.RenewAgent, { csr: (await newCsr()).csr }),
       status.PERMISSION_DENIED,
-      `spiffe://${TRUST_DOMAIN}/vm/imposter is not a registered node agent`,
+      `spiffe://${TRUST_DOMAIN}/vm/imposter is not a registered node agent (evicted, or never attested); attest it again`,
     );
   });
 

@@ -150,23 +150,41 @@ describe('meshid CLI against the admin socket', { timeout: 90_000 }, () => {
     expect(typo.stderr).toMatch(/^meshid: unknown option --parent \(this command takes: /);
   });
 
-  it('agent list / evict', async () => {
-    const token = (await ok('token', 'create', '--spiffe-id', `spiffe://${TRUST_DOMAIN}/meshid/agent/vm-c`)).trim();
-    const client = ca.agentClient();
-    try {
-      await rpc(client, client.AttestAgent, { join_token: token, csr: (await newCsr()).csr });
-    } finally {
-      client.close();
-    }
+  it('agent list / evict / ban / unban / bans', async () => {
+    const attest = async (name: string) => {
+      const token = (await ok('token', 'create', '--spiffe-id', `spiffe://${TRUST_DOMAIN}/meshid/agent/${name}`)).trim();
+      const client = ca.agentClient();
+      try {
+        return await rpc(client, client.AttestAgent, { join_token: token, csr: (await newCsr()).csr });
+      } finally {
+        client.close();
+      }
+    };
+    const attested = await attest('vm-c');
     const agentId = `spiffe://${TRUST_DOMAIN}/meshid/agent/vm-c`;
-    const agents = await json<{ spiffe_id: string; attestation_type: string; evicted_at: number }[]>('agent', 'list');
-    expect(agents.find((a) => a.spiffe_id === agentId)).toMatchObject({ attestation_type: 'join_token', evicted_at: 0 });
-    expect(await ok('agent', 'list')).toMatch(new RegExp(`^${agentId}\\s+join_token\\s+\\S+\\s+\\S+\\s+active$`, 'm'));
+    const serial = new X509Certificate(attested.svid!.cert_chain[0]!).serialNumber.toLowerCase().replace(/^(00)+/, '');
+    const agents = await json<{ spiffe_id: string; attestation_type: string; serial_number: string; new_serial_number: string }[]>('agent', 'list');
+    expect(agents.find((a) => a.spiffe_id === agentId)).toMatchObject({ attestation_type: 'join_token', serial_number: serial, new_serial_number: '' });
+    expect(await ok('agent', 'list')).toMatch(new RegExp(`^${agentId}\\s+join_token\\s+\\S+\\s+\\S+\\s+${serial}$`, 'm'));
 
-    expect(await ok('agent', 'evict', agentId)).toBe(`evicted ${agentId}\n`);
-    expect(await ok('agent', 'list')).toMatch(new RegExp(`^${agentId}\\s.*\\sevicted$`, 'm'));
+    expect(await ok('agent', 'evict', agentId)).toBe(`evicted ${agentId}: its SVIDs are refused now; it may attest again (ban it to keep it out)\n`);
+    expect(await ok('agent', 'list')).not.toContain(agentId);
     const unknown = await meshid('agent', 'evict', `spiffe://${TRUST_DOMAIN}/meshid/agent/nobody`);
     expect(unknown).toMatchObject({ code: 1, stderr: `meshid: NOT_FOUND: no agent with SPIFFE ID "spiffe://${TRUST_DOMAIN}/meshid/agent/nobody"\n` });
+
+    await attest('vm-c');
+    expect(await ok('agent', 'ban', agentId, '--reason', 'disk stolen')).toBe(`banned ${agentId}: its SVIDs are refused now and it cannot attest again until unbanned\n`);
+    expect(await ok('agent', 'list')).not.toContain(agentId);
+    expect(await json('agent', 'bans')).toEqual([{ spiffe_id: agentId, banned_at: expect.any(Number), reason: 'disk stolen' }]);
+    expect(await ok('agent', 'bans')).toMatch(new RegExp(`^${agentId}\\s+\\S+\\s+disk stolen$`, 'm'));
+    await expect(attest('vm-c')).rejects.toMatchObject({ details: `agent ${agentId} is banned (disk stolen); an operator must lift the ban with \`meshid agent unban\`` });
+    expect(await ok('agent', 'unban', agentId)).toBe(`unbanned ${agentId}: it may attest again (with a new join token for VM agents)\n`);
+    expect(await json('agent', 'bans')).toEqual([]);
+    await attest('vm-c');
+    const notBanned = await meshid('agent', 'unban', agentId);
+    expect(notBanned).toMatchObject({ code: 1, stderr: `meshid: NOT_FOUND: agent "${agentId}" is not banned (see \`meshid agent bans\`)\n` });
+    const workload = await meshid('agent', 'ban', `spiffe://${TRUST_DOMAIN}/ns/default/sa/web`);
+    expect(workload).toMatchObject({ code: 2, stderr: `meshid: INVALID_ARGUMENT: spiffe://${TRUST_DOMAIN}/ns/default/sa/web is not a node agent ID (spiffe://${TRUST_DOMAIN}/meshid/agent/...)\n` });
   });
 
   it('bundle show --format pem prints the trust bundle', async () => {

@@ -12,7 +12,7 @@ import { privateKeyFromPem } from '../../core/x509/keys.js';
 import type { NodeAgent } from '../../node-agent/agent.js';
 import type { WorkloadCaller, X509SvidMaterial } from '../../node-agent/identity-source.js';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
-import { CaFixture } from '../ca-server/fixture.js';
+import { CaFixture, rpc } from '../ca-server/fixture.js';
 import { agentConfig, createEntry, createJoinToken, metricValue, nextEvent, startAgent, tempDir, TRUST_DOMAIN } from './agent-fixture.js';
 
 const SVID_TTL = '5s';
@@ -234,5 +234,33 @@ describe('JWT-SVIDs', () => {
     await expect(agent.source.jwtSvids(unix('unix:uid:5000'), ['payments'], id('/vm/web'))).rejects.toMatchObject({
       code: 'PERMISSION_DENIED',
     });
+  });
+});
+
+describe('entry deletion', () => {
+  it('within one entry poll, a deleted entry\'s SVID is dropped, watchers are told, and the caller is refused', async () => {
+    const spiffeId = id('/vm/deleted');
+    const entryId = await createEntry(admin, { spiffeId, parentId: agentId, selectors: ['unix:uid:6000'] });
+    await agent.entries!.refresh();
+    const caller = unix('unix:uid:6000');
+    const [svid] = await agent.source.x509Svids(caller);
+    expect(svid!.spiffeId).toBe(spiffeId);
+    const updates: X509SvidMaterial[][] = [];
+    const told = new Promise<void>((resolve) => {
+      const stop = agent.source.watchX509Svids(caller, (svids) => {
+        updates.push(svids);
+        if (svids.length === 0) {
+          stop();
+          resolve();
+        }
+      });
+    });
+
+    await rpc(admin, admin.DeleteEntry, { id: entryId });
+    await agent.entries!.refresh(); // one poll
+    await told;
+    expect(updates.at(-1)).toEqual([]);
+    expect(agent.svids.peek(entryId)).toBeUndefined();
+    await expect(agent.source.x509Svids(caller)).rejects.toMatchObject({ code: 'PERMISSION_DENIED', reason: 'no_matching_entry' });
   });
 });

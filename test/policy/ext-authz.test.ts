@@ -2,11 +2,10 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/log.js';
 import { PolicyStore } from '../../core/policy/store.js';
 import { startExtAuthzServer, type ExtAuthzServer } from '../../node-agent/ext-authz/server.js';
 import type { Metadata } from '../../protos/gen/envoy/config/core/v3/Metadata.js';
@@ -62,15 +61,11 @@ describe('ext_authz Check server', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'meshid-extauthz-'));
   const socketPath = path.join(dir, 'sock', 'authz.sock');
   const logLines: Array<Record<string, unknown>> = [];
-  const log = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logLines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    }),
-  );
+  const log = createLogger({
+    name: 'meshid-agent',
+    level: 'debug',
+    destination: { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) },
+  });
   const registry = new Registry();
   const store = new PolicyStore();
   let server: ExtAuthzServer;

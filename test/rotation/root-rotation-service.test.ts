@@ -55,7 +55,6 @@ describe('RootRotation (admin API behaviour)', () => {
     await store.upsertAgent(agent('a'));
     await store.upsertAgent(agent('b'));
     await store.upsertAgent(agent('gone', { expiresAt: new Date(T0 - 1) }));
-    await store.upsertAgent(agent('evicted', { evictedAt: new Date(T0 - 1) }));
   });
   afterEach(async () => {
     await manager.close();

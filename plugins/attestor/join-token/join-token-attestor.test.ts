@@ -62,9 +62,18 @@ describe('join tokens', () => {
     });
   });
 
-  it('gives the agent a requested SPIFFE ID in the trust domain', async () => {
-    const created = await attestor.createJoinToken({ spiffeId: 'spiffe://example.org/vm/db-1', ttlSeconds: 60 });
-    expect((await attestor.attest(created.token)).spiffeId.toString()).toBe('spiffe://example.org/vm/db-1');
+  it('gives the agent a requested node agent SPIFFE ID in the trust domain', async () => {
+    const created = await attestor.createJoinToken({ spiffeId: 'spiffe://example.org/meshid/agent/db-1', ttlSeconds: 60 });
+    expect((await attestor.attest(created.token)).spiffeId.toString()).toBe('spiffe://example.org/meshid/agent/db-1');
+  });
+
+  it('refuses a SPIFFE ID outside the node agent namespace: such an agent could pass for a workload', async () => {
+    for (const spiffeId of ['spiffe://example.org/vm/db-1', 'spiffe://example.org/meshid/server', 'spiffe://example.org/meshid/agentx']) {
+      await expect(attestor.createJoinToken({ spiffeId })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: `join token SPIFFE ID ${spiffeId} must be a node agent ID under /meshid/agent/`,
+      });
+    }
   });
 
   it('refuses SPIFFE IDs outside the trust domain or without a path, and bad TTLs', async () => {

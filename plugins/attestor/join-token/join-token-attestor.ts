@@ -1,6 +1,7 @@
 import type { AttestedIdentity } from '../../../ca-server/attestation/attestor.js';
 import type { ConsumeJoinTokenResult, DataStore } from '../../../ca-server/datastore/datastore.js';
 import { invalidArgument, MeshidError, unauthenticated } from '../../../core/errors.js';
+import { AGENT_PATH_PREFIX, isAgentId } from '../../../core/reserved-ids.js';
 import { SpiffeId, type TrustDomain } from '../../../core/spiffeid.js';
 import { hashJoinToken, newJoinToken, parseJoinToken } from './token-text.js';
 
@@ -66,17 +67,20 @@ export class JoinTokenAttestor {
     const { id, token } = newJoinToken();
     const spiffeId = req.spiffeId !== undefined
       ? this.agentId(req.spiffeId)
-      : this.trustDomain.spiffeId(`/meshid/agent/join_token/${id}`);
+      : this.trustDomain.spiffeId(`${AGENT_PATH_PREFIX}join_token/${id}`);
     const createdAt = this.now();
     const expiresAt = new Date(createdAt.getTime() + ttlSeconds * 1000);
     await this.store.createJoinToken({ id, tokenHash: hashJoinToken(token), spiffeId: spiffeId.toString(), createdAt, expiresAt });
     return { id, token, spiffeId, expiresAt };
   }
 
-  /** Consumes the token (exactly one of any concurrent attempts succeeds) and names the agent it admits. */
-  async attest(token: string): Promise<AttestedIdentity> {
+  /**
+   * Consumes the token (exactly one of any concurrent attempts succeeds) and names the agent it admits. Run it
+   * in the transaction of the whole admission (`store`), so a request refused later leaves the token unused.
+   */
+  async attest(token: string, store: Pick<DataStore, 'consumeJoinToken'> = this.store): Promise<AttestedIdentity> {
     const { id, hash } = parseJoinToken(token);
-    const result = await this.store.consumeJoinToken(hash, this.now());
+    const result = await store.consumeJoinToken(hash, this.now());
     if (!result.ok) throw unauthenticated(REFUSALS[result.reason](id), `join_token_${result.reason}`);
     return {
       spiffeId: SpiffeId.parse(result.token.spiffeId),
@@ -101,7 +105,10 @@ export class JoinTokenAttestor {
         'bad_spiffe_id',
       );
     }
-    if (id.path === '') throw invalidArgument(`join token SPIFFE ID ${id} needs a path`, 'bad_spiffe_id');
+    // An agent ID outside the agent namespace could pass for a workload on the Istio API.
+    if (!isAgentId(id)) {
+      throw invalidArgument(`join token SPIFFE ID ${id} must be a node agent ID under ${AGENT_PATH_PREFIX}`, 'bad_spiffe_id');
+    }
     return id;
   }
 }

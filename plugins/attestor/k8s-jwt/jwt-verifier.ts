@@ -7,6 +7,7 @@ import {
   TOKEN_CLOCK_TOLERANCE_SECONDS,
   type UnverifiedJwt,
 } from '../../../ca-server/attestation/unverified-jwt.js';
+import { RejectedTokens, type RejectedTokensConfig } from '../../../ca-server/attestation/rejected-tokens.js';
 import { TokenCache } from '../../../ca-server/attestation/token-cache.js';
 import { identityFromClaims } from './claims.js';
 import { jwksFromDiscovery } from './jwks-discovery.js';
@@ -24,6 +25,8 @@ export interface JwtVerifierOptions {
    * same. Without it (remote JWKS) a verified token is remembered for at most VERIFIED_TOKEN_MAX_MS.
    */
   keysGeneration?: () => string;
+  /** Remember refused tokens (limits.rejectedTokens) while the key set stays the same. */
+  rejectedTokens?: RejectedTokensConfig;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
 }
@@ -40,7 +43,7 @@ const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
  */
 export class JwtServiceAccountVerifier implements ServiceAccountTokenVerifier {
   private readonly now: () => number;
-  private verified = new TokenCache<ServiceAccountIdentity>(VERIFIED_TOKEN_CACHE_SIZE);
+  private verified: TokenCache<ServiceAccountIdentity>;
   private generation: string | undefined;
 
   constructor(private readonly opts: JwtVerifierOptions) {
@@ -49,6 +52,7 @@ export class JwtServiceAccountVerifier implements ServiceAccountTokenVerifier {
       throw invalidArgument('kubernetes.audiences must name at least one audience for offline token verification', 'bad_config');
     }
     this.now = opts.now ?? Date.now;
+    this.verified = this.newCache();
   }
 
   async verify(token: string): Promise<ServiceAccountIdentity> {
@@ -59,13 +63,19 @@ export class JwtServiceAccountVerifier implements ServiceAccountTokenVerifier {
     // A client sends the same token with every request until it rotates it: verify its signature once.
     const generation = this.opts.keysGeneration?.();
     if (generation !== this.generation) {
-      this.verified = new TokenCache(VERIFIED_TOKEN_CACHE_SIZE);
+      this.verified = this.newCache();
       this.generation = generation;
     }
     return this.verified.resolve(token, nowMs, async () => {
       const identity = await this.verifySignatureAndClaims(token, jwt, nowMs);
       return { value: identity, expiresAtMs: Math.min((jwt.payload.exp ?? 0) * 1000, nowMs + VERIFIED_TOKEN_MAX_MS) };
     });
+  }
+
+  /** Verdicts, good or bad, hold for one key set: a new key may verify what the old ones refused. */
+  private newCache(): TokenCache<ServiceAccountIdentity> {
+    const rejections = this.opts.rejectedTokens && new RejectedTokens(this.opts.rejectedTokens);
+    return new TokenCache(VERIFIED_TOKEN_CACHE_SIZE, rejections);
   }
 
   private async verifySignatureAndClaims(token: string, jwt: UnverifiedJwt, nowMs: number): Promise<ServiceAccountIdentity> {
@@ -119,6 +129,7 @@ export interface JwtVerifierConfig {
   oidcDiscoveryUrl?: string;
   /** CA bundle for oidcDiscoveryUrl. */
   caFile?: string;
+  rejectedTokens?: RejectedTokensConfig;
   now?: () => number;
 }
 
@@ -135,6 +146,7 @@ export async function createJwtVerifier(config: JwtVerifierConfig): Promise<JwtS
     audiences: config.audiences,
     keys: source.keys,
     keysGeneration: 'generation' in source ? source.generation : undefined,
+    rejectedTokens: config.rejectedTokens,
     now: config.now,
   });
 }

@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../../ca-server/attestation/attestor.js';
 import { screenToken, type UnverifiedJwt } from '../../../ca-server/attestation/unverified-jwt.js';
+import { RejectedTokens, type RejectedTokensConfig } from '../../../ca-server/attestation/rejected-tokens.js';
 import { TokenCache, type Expiring } from '../../../ca-server/attestation/token-cache.js';
 import { identityFromReview } from './review-result.js';
 import { loadKubeConfig, TokenReviewClient } from './review-client.js';
@@ -18,6 +19,8 @@ export interface TokenReviewVerifierOptions {
   maxCacheSeconds?: number;
   /** Reuse period for a token without exp. Default 60 s. */
   noExpiryCacheSeconds?: number;
+  /** Remember refused tokens (limits.rejectedTokens); without it every attempt is reviewed. */
+  rejectedTokens?: RejectedTokensConfig;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
 }
@@ -26,9 +29,9 @@ export interface TokenReviewVerifierOptions {
  * Verifies service-account tokens with the API server's TokenReview, which (unlike an offline check) also
  * notices a deleted pod or service account. One token costs at most one review per lifetime: successful
  * reviews are cached per token until its exp (capped by maxCacheSeconds), and concurrent requests with one
- * token share one review. Rejections are not cached — a client retrying a bad token gets a fresh verdict, and
- * a cache of rejections would not slow down someone trying many different tokens anyway; tokens that are
- * malformed, unsigned, HS256, expired or not yet valid are refused locally without a review.
+ * token share one review. With `rejectedTokens`, a refused token is answered with the same refusal for a while,
+ * so repeating it costs no more reviews (many different bad tokens are the attestation rate limit's job);
+ * tokens that are malformed, unsigned, HS256, expired or not yet valid are refused locally without a review.
  */
 export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
   private readonly client: TokenReviewClient;
@@ -40,7 +43,7 @@ export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
 
   constructor(opts: TokenReviewVerifierOptions) {
     this.client = new TokenReviewClient(opts.kubeConfig, opts.requestTimeoutMs ?? 10_000);
-    this.cache = new TokenCache(opts.cacheMaxEntries ?? 10_000);
+    this.cache = new TokenCache(opts.cacheMaxEntries ?? 10_000, opts.rejectedTokens && new RejectedTokens(opts.rejectedTokens));
     this.audiences = [...opts.audiences];
     this.now = opts.now ?? Date.now;
     this.maxCacheMs = (opts.maxCacheSeconds ?? 24 * 3600) * 1000;
@@ -70,7 +73,11 @@ export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
 }
 
 /** Builds the verifier from meshid's kubernetes.* settings: a kubeconfig path, or '' for the in-cluster account. */
-export function createTokenReviewVerifier(config: { kubeconfig: string; audiences: string[] }): TokenReviewVerifier {
+export function createTokenReviewVerifier(config: {
+  kubeconfig: string;
+  audiences: string[];
+  rejectedTokens?: RejectedTokensConfig;
+}): TokenReviewVerifier {
   const kubeConfig = loadKubeConfig(config.kubeconfig ? { kubeconfigPath: config.kubeconfig } : { inCluster: true });
-  return new TokenReviewVerifier({ kubeConfig, audiences: config.audiences });
+  return new TokenReviewVerifier({ kubeConfig, audiences: config.audiences, rejectedTokens: config.rejectedTokens });
 }

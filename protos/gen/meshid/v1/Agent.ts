@@ -10,7 +10,7 @@ export interface Agent {
   'attested_at'?: (number | string | Long);
   'last_seen_at'?: (number | string | Long);
   'selectors'?: (string)[];
-  'evicted_at'?: (number | string | Long);
+  'new_serial_number'?: (string);
 }
 
 export interface Agent__Output {
@@ -21,5 +21,5 @@ export interface Agent__Output {
   'attested_at': (number);
   'last_seen_at': (number);
   'selectors': (string)[];
-  'evicted_at': (number);
+  'new_serial_number': (string);
 }
