@@ -17,7 +17,9 @@ export class FloodGuard {
   private queuedControl = 0;
   private emptyFrames = 0;
   private resetTokens = RESET_BURST;
-  private resetsCountedAt = performance.now();
+
+  /** Starts the reset bucket full at the clock reading given (performance.now(); tests pass their own). */
+  constructor(private resetsCountedAt = performance.now()) {}
 
   /** We queued a frame the peer asked for; true once more than the cap are waiting for it to read them. */
   controlFrameQueued(): boolean {

@@ -917,11 +917,25 @@ function emptyFlood(): ConnectionError {
   return calm(`more than ${MAX_EMPTY_FRAMES} empty frames without a request`);
 }
 
+/**
+ * Longest grpc-message sent, encoded: a trailers-only answer goes out as one HEADERS frame, which must fit the
+ * smallest SETTINGS_MAX_FRAME_SIZE a client may set (16,384 octets, RFC 9113 4.2), whatever a message quotes
+ * (an unknown method's path, for one).
+ */
+const MAX_GRPC_MESSAGE_OCTETS = 4096;
+const TRUNCATED = ' [truncated]';
+
 /** grpc-message encoding: UTF-8, with '%' and bytes outside printable ASCII as %XX (gRPC over HTTP/2 spec). */
 function percentEncode(message: string): string {
   let out = '';
-  for (const byte of Buffer.from(message, 'utf8')) {
-    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  for (const char of message) {
+    let encoded = '';
+    for (const byte of Buffer.from(char, 'utf8')) {
+      encoded += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+    }
+    // Cut at a whole character, so the client decodes valid UTF-8.
+    if (out.length + encoded.length > MAX_GRPC_MESSAGE_OCTETS - TRUNCATED.length) return out + TRUNCATED;
+    out += encoded;
   }
   return out;
 }

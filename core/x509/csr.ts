@@ -227,6 +227,9 @@ function readBasicConstraintsCa(der: Uint8Array, r: DerReader): boolean {
   const seq = DerReader.within(der, r.next(TAG.SEQUENCE));
   r.expectDone();
   const ca = seq.optional(TAG.BOOLEAN);
+  // RFC 5280: SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }, nothing else
+  seq.optional(TAG.INTEGER);
+  seq.expectDone();
   return ca ? decodeBoolean(der, ca) : false;
 }
 
@@ -284,7 +287,7 @@ const RSA_SIZES = new Set([2048, 3072, 4096]);
  * as much as the JWK path, and this runs once per issued SVID.
  */
 function importPublicKey(spkiDer: Buffer): { publicKey: KeyObject; keyAlgorithm: KeyAlgorithm } {
-  let parts: { keyOid: string; params: Tlv | undefined; key: Uint8Array };
+  let parts: { keyOid: string; params: Tlv | undefined; curveOid: string | undefined; key: Uint8Array };
   try {
     const r = new DerReader(spkiDer);
     const spki = DerReader.within(spkiDer, r.next(TAG.SEQUENCE));
@@ -292,25 +295,26 @@ function importPublicKey(spkiDer: Buffer): { publicKey: KeyObject; keyAlgorithm:
     const keyOid = decodeOid(contents(spkiDer, alg.next(TAG.OID)));
     const params = alg.done ? undefined : alg.next();
     alg.expectDone();
+    // decoded here, inside the DerError mapping: a malformed curve OID is a malformed key, not an internal error
+    const curveOid = params?.tag === TAG.OID ? decodeOid(contents(spkiDer, params)) : undefined;
     const bits = decodeBitString(spkiDer, spki.next(TAG.BIT_STRING));
     spki.expectDone();
     if (bits.unusedBits !== 0) throw new DerError('public key BIT STRING has unused bits');
-    parts = { keyOid, params, key: bits.bytes };
+    parts = { keyOid, params, curveOid, key: bits.bytes };
   } catch (err) {
     if (err instanceof DerError) throw invalidArgument(`CSR public key is malformed: ${err.message}`, 'csr_malformed');
     throw err;
   }
-  if (parts.keyOid === OID.ecPublicKey) return importEcKey(spkiDer, parts.params, parts.key);
+  if (parts.keyOid === OID.ecPublicKey) return importEcKey(parts.curveOid, parts.key);
   if (parts.keyOid === OID.rsaEncryption) return importRsaKey(parts.params, parts.key);
   const name = KEY_OID_NAMES[parts.keyOid] ?? parts.keyOid;
   throw invalidArgument(`unsupported CSR key type ${name} (use ECDSA P-256/P-384 or RSA >= 2048)`, 'csr_unsupported_key');
 }
 
-function importEcKey(spkiDer: Buffer, params: Tlv | undefined, point: Uint8Array) {
-  if (!params || params.tag !== TAG.OID) {
+function importEcKey(curveOid: string | undefined, point: Uint8Array) {
+  if (curveOid === undefined) {
     throw invalidArgument('CSR EC key must name its curve (explicit curve parameters are not supported)', 'csr_unsupported_key');
   }
-  const curveOid = decodeOid(contents(spkiDer, params));
   const curve = CURVES[curveOid];
   if (!curve) {
     const name = CURVE_OID_NAMES[curveOid] ?? curveOid;
