@@ -13,6 +13,7 @@ import { readCaServerConfig } from '../ca-server/config.js';
 import { startCaServer, type CaServer } from '../ca-server/server.js';
 import { createLogger } from '../core/log.js';
 import { createCaCertificate } from '../core/x509/ca-cert.js';
+import { certificatesToPem } from '../core/x509/chain.js';
 import { writeFileAtomic, writePrivateKeyFile } from '../core/x509/key-file.js';
 import { generateKeyPair } from '../core/x509/keys.js';
 import { ISTIO_CACERTS } from '../plugins/upstream/files/operator-ca.js';
@@ -70,7 +71,7 @@ async function writeOperatorCa(dir: string, name: string): Promise<void> {
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + 365 * 86400_000),
   });
-  const pem = `${certificate.toString('pem')}\n`;
+  const pem = certificatesToPem([certificate]);
   await writePrivateKeyFile(path.join(dir, ISTIO_CACERTS.key), privateKey);
   await writeFileAtomic(path.join(dir, ISTIO_CACERTS.cert), pem, 0o644);
   await writeFileAtomic(path.join(dir, ISTIO_CACERTS.roots), pem, 0o644);

@@ -10,8 +10,8 @@ import { checkCsrIdentity, parseCsr } from '../core/x509/csr.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { generateKeyPair } from '../core/x509/keys.js';
 import { createLeafSigner, leafValidity, type LeafSignerOptions } from '../core/x509/leaf.js';
-import { createLeafCertificateReference } from '../core/x509/leaf-reference.js';
 import { x509 } from '../core/x509/peculiar.js';
+import { createLeafCertificateReference } from '../test/x509/leaf-reference.js';
 import { describeMachine, measureAsync, measureSync, printTable, type Measurement } from './harness.js';
 
 const CSR_POOL_SIZE = 1000;

@@ -89,7 +89,7 @@ describe('readCaServerConfig', () => {
       'config kubernetes.trustedNodeAccounts[1]: expected "namespace/serviceaccount", got "no-slash"',
     );
     const jwt = readCaServerConfig({ kubernetes: { mode: 'jwt', issuer: 'https://k', oidcDiscoveryUrl: 'https://k/.well-known/openid-configuration' } });
-    expect(jwt.kubernetes).toMatchObject({ mode: 'jwt', issuer: 'https://k', audiences: ['meshid'], jwksFile: '' });
+    expect(jwt.kubernetes).toMatchObject({ mode: 'jwt', audiences: ['meshid'], verifier: { issuer: 'https://k', jwksFile: '' } });
   });
 });
 

@@ -15,7 +15,14 @@ import { readYamlConfigFile } from '../core/config-file.js';
 import { DEFAULT_ROOT_NAMESPACE } from '../core/policy/model.js';
 import { TrustDomain } from '../core/spiffeid.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../core/x509/keys.js';
-import { readUpstreamSettings, type UpstreamSettings } from '../plugins/upstream/settings.js';
+import {
+  readJoinTokenSettings,
+  readTokenVerifierSettings,
+  readUpstreamSettings,
+  TOKEN_VERIFIER_TYPES,
+  type JoinTokenSettings,
+  type UpstreamSettings,
+} from './plugin-catalog.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './authority/jwt-keys.js';
 import { readCaLimits, type CaLimitsConfig } from './limits/config.js';
 
@@ -25,22 +32,18 @@ export interface ListenAddress {
 }
 
 export interface KubernetesAttestationConfig {
-  /** tokenreview: ask the API server; jwt: verify offline against the issuer's JWKS; disabled. */
-  mode: 'disabled' | 'tokenreview' | 'jwt';
+  /** The token verifier plugin (tokenreview: ask the API server; jwt: verify offline against the issuer's JWKS), or disabled. */
+  mode: string;
   audiences: string[];
-  /** tokenreview: kubeconfig file; empty = in-cluster service account. */
+  /** kubeconfig file for every call to the API server; empty = in-cluster service account. */
   kubeconfig: string;
-  /** jwt mode */
-  issuer: string;
-  jwksFile: string;
-  oidcDiscoveryUrl: string;
-  /** CA bundle for the discovery URL (https). */
-  caFile: string;
   /**
    * Node agents' service accounts ("namespace/name") allowed to request SVIDs for pods on their own node
    * (Istio's CA_TRUSTED_NODE_ACCOUNTS).
    */
   trustedNodeAccounts: string[];
+  /** The verifier plugin's own settings (jwt: issuer, jwksFile, oidcDiscoveryUrl, caFile), as it read them. */
+  verifier: object;
 }
 
 /** Authorization policies the CA distributes to node agents (WatchPolicies); at most one source. */
@@ -77,7 +80,7 @@ export interface CaServerConfig {
     /** The root meshid chains to: `self-signed` (default), `files`, `vault` or `cert-manager` with its settings. */
     upstream: UpstreamSettings;
   };
-  joinToken: { defaultTtlSeconds: number; maxTtlSeconds: number };
+  joinToken: JoinTokenSettings;
   kubernetes: KubernetesAttestationConfig;
   /** JWT-SVIDs: signing-key algorithm, token TTLs, and how long one signing key is used. */
   jwt: { keyAlgorithm: JwtAlgorithm; defaultTtlSeconds: number; maxTtlSeconds: number; keyLifetimeSeconds: number };
@@ -97,7 +100,6 @@ export const CONFIG_DEFAULTS = {
   svid: { defaultTtl: '1h', maxTtl: '24h', subject: '' },
   agentSvidTtl: '1h',
   ca: { keyAlgorithm: 'ec-p256', rootTtl: '3650d', intermediateTtl: '7d', upstream: 'self-signed' },
-  joinToken: { defaultTtl: '10m', maxTtl: '7d' },
   kubernetes: { mode: 'disabled', audiences: ['meshid'] },
   jwt: { keyAlgorithm: 'ES256', defaultTtl: '5m', maxTtl: '1h', keyLifetime: '24h' },
   policies: { paths: [], kubernetes: false, rootNamespace: DEFAULT_ROOT_NAMESPACE },
@@ -165,8 +167,6 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
     throw new ConfigError('svid.maxTtl', `must be at most half of ca.intermediateTtl (${intermediateTtlSeconds}s)`);
   }
 
-  const joinToken = section('joinToken', raw.joinToken);
-  rejectUnknownKeys('joinToken', joinToken, ['defaultTtl', 'maxTtl']);
 
   return {
     trustDomain,
@@ -187,10 +187,7 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
       intermediateTtlSeconds,
       upstream: readUpstreamSettings('ca.upstream', ca.upstream ?? d.ca.upstream),
     },
-    joinToken: {
-      defaultTtlSeconds: positiveDuration('joinToken.defaultTtl', joinToken.defaultTtl ?? d.joinToken.defaultTtl),
-      maxTtlSeconds: positiveDuration('joinToken.maxTtl', joinToken.maxTtl ?? d.joinToken.maxTtl),
-    },
+    joinToken: readJoinTokenSettings('joinToken', section('joinToken', raw.joinToken)),
     kubernetes: readKubernetes(section('kubernetes', raw.kubernetes)),
     jwt: readJwt(section('jwt', raw.jwt)),
     policies: readPolicies(section('policies', raw.policies)),
@@ -239,24 +236,16 @@ function readKubernetes(k: Record<string, unknown>): KubernetesAttestationConfig
   rejectUnknownKeys('kubernetes', k, [
     'mode', 'audiences', 'kubeconfig', 'issuer', 'jwksFile', 'oidcDiscoveryUrl', 'caFile', 'trustedNodeAccounts',
   ]);
+  const mode = oneOf('kubernetes.mode', k.mode ?? CONFIG_DEFAULTS.kubernetes.mode, ['disabled', ...TOKEN_VERIFIER_TYPES]);
   const cfg: KubernetesAttestationConfig = {
-    mode: oneOf('kubernetes.mode', k.mode ?? CONFIG_DEFAULTS.kubernetes.mode, ['disabled', 'tokenreview', 'jwt'] as const),
+    mode,
     audiences: list('kubernetes.audiences', k.audiences ?? CONFIG_DEFAULTS.kubernetes.audiences),
     kubeconfig: str('kubernetes.kubeconfig', k.kubeconfig ?? ''),
-    issuer: str('kubernetes.issuer', k.issuer ?? ''),
-    jwksFile: str('kubernetes.jwksFile', k.jwksFile ?? ''),
-    oidcDiscoveryUrl: str('kubernetes.oidcDiscoveryUrl', k.oidcDiscoveryUrl ?? ''),
-    caFile: str('kubernetes.caFile', k.caFile ?? ''),
     trustedNodeAccounts: list('kubernetes.trustedNodeAccounts', k.trustedNodeAccounts ?? []),
+    verifier: mode === 'disabled' ? {} : readTokenVerifierSettings('kubernetes', mode, k),
   };
   if (cfg.mode !== 'disabled' && cfg.audiences.length === 0) {
     throw new ConfigError('kubernetes.audiences', 'at least one audience is required so tokens minted for other services are refused');
-  }
-  if (cfg.mode === 'jwt') {
-    if (!cfg.issuer) throw new ConfigError('kubernetes.issuer', 'required when kubernetes.mode is jwt');
-    if (!cfg.jwksFile === !cfg.oidcDiscoveryUrl) {
-      throw new ConfigError('kubernetes.jwksFile', 'set exactly one of kubernetes.jwksFile or kubernetes.oidcDiscoveryUrl in jwt mode');
-    }
   }
   for (const [i, account] of cfg.trustedNodeAccounts.entries()) {
     if (!/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(account)) {

@@ -4,13 +4,13 @@
  * per change. The sources validate every change and keep the last good set when one is invalid, so agents
  * never see a set the CA rejected; before the first good set there is nothing to send.
  */
+import { kubeConfigFrom } from '../core/kubernetes/kubeconfig.js';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { watchPolicyFiles } from '../core/policy/file-source.js';
 import { watchKubePolicies } from '../core/policy/kube-source.js';
 import { PolicyStore, type PolicyUpdate } from '../core/policy/store.js';
 import { toPolicyObject } from '../core/policy/to-object.js';
-import { loadKubeConfig } from '../plugins/attestor/k8s-tokenreview/review-client.js';
 import type { PolicySet as PolicySetMessage } from '../protos/gen/meshid/v1/PolicySet.js';
 import type { CaPolicyConfig } from './config.js';
 
@@ -74,7 +74,7 @@ export async function startPolicyDistribution(config: CaPolicyConfig, options: P
     await files.initial.catch(() => undefined); // logged by the source; agents keep what they have
   } else if (config.kubernetes) {
     source = watchKubePolicies({
-      kubeConfig: loadKubeConfig(options.kubeconfig ? { kubeconfigPath: options.kubeconfig } : { inCluster: true }),
+      kubeConfig: kubeConfigFrom(options.kubeconfig),
       store,
       log,
       onSync: onReload,

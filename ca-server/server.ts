@@ -1,44 +1,37 @@
-import { X509Certificate } from 'node:crypto';
+import { SERVER_PATH } from '../core/reserved-ids.js';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { openAuditLog } from '../core/audit.js';
-import { TrustBundle } from '../core/bundle.js';
+import type { TrustBundle } from '../core/bundle.js';
 import { CappedGrpcServer } from '../core/capped-grpc-server.js';
 import { startOpsServer, type OpsServer } from '../core/ops-server.js';
-import { writeFileAtomic } from '../core/x509/key-file.js';
-import { createTokenReviewVerifier } from '../plugins/attestor/k8s-tokenreview/tokenreview-verifier.js';
-import { createJwtVerifier } from '../plugins/attestor/k8s-jwt/jwt-verifier.js';
-import { JoinTokenAttestor } from '../plugins/attestor/join-token/join-token-attestor.js';
-import { createUpstreamAuthority } from '../plugins/upstream/index.js';
 import type { ProtoGrpcType as AdminProto } from '../protos/gen/admin.js';
 import type { ProtoGrpcType as AgentProto } from '../protos/gen/agent.js';
 import type { ProtoGrpcType as IstioProto } from '../protos/gen/ca.js';
-import type { TrustBundle as TrustBundleMessage } from '../protos/gen/meshid/v1/TrustBundle.js';
 import { loadProto } from '../protos/load.js';
 import { adminService } from './api/admin-service.js';
 import { AgentStreams } from './api/agent-streams.js';
 import { istioCaService } from './api/istio-ca-service.js';
 import { nodeAgentService } from './api/node-agent-service.js';
-import type { ServiceAccountTokenVerifier } from './attestation/attestor.js';
 import { CallerAttestation } from './attestation/caller.js';
-import type { RejectedTokensConfig } from './attestation/rejected-tokens.js';
 import { BundleAcks } from './authority/bundle-acks.js';
 import { JwtKeyManager } from './authority/jwt-keys.js';
 import { AuthorityManager } from './authority/manager.js';
 import { RootRotation } from './authority/root-rotation.js';
-import { fingerprint } from './authority/signing-authority.js';
-import type { CaServerConfig, KubernetesAttestationConfig } from './config.js';
+import type { CaServerConfig } from './config.js';
 import type { DataStore } from './datastore/datastore.js';
 import { SqliteDataStore } from './datastore/sqlite.js';
 import { JwtSvidIssuer } from './issuance/jwt-svid-issuer.js';
 import { CallLimits } from './limits/call-limits.js';
 import { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
+import { createJoinTokenAttestor, createTokenVerifier, createUpstreamAuthority } from './plugin-catalog.js';
 import { CaMetrics } from './metrics.js';
 import { startPolicyDistribution, type PolicyDistribution } from './policy-distribution.js';
 import { caNotReady } from './readiness.js';
 import { ServingIdentity } from './serving-identity.js';
+import { TrustBundleState } from './trust-bundle-state.js';
 
 export interface CaServer {
   /** Bound port of the TLS gRPC listener (useful with port 0). */
@@ -62,7 +55,6 @@ export interface CaServer {
 
 /** Grace period for in-flight calls on shutdown before they are cancelled. */
 const SHUTDOWN_GRACE_MS = 10_000;
-const BUNDLE_REFRESH_HINT_SECONDS = 300;
 
 export async function startCaServer(config: CaServerConfig, log: Logger): Promise<CaServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
@@ -105,78 +97,45 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   });
   await jwtKeys.start();
 
-  // Trust bundle: rebuilt (and bundle.pem rewritten) whenever the authorities or the JWT keys change.
-  const bundleFile = path.join(config.dataDir, 'bundle.pem');
-  let sequence = Math.floor(Date.now() / 1000);
-  const buildBundle = () =>
-    new TrustBundle({
-      trustDomain: config.trustDomain,
-      x509Authorities: authorities.trustBundle().roots.map((root) => Buffer.from(root.rawData)),
-      jwtAuthorities: jwtKeys.bundleKeys(),
-      sequence: sequence++,
-      refreshHintSeconds: BUNDLE_REFRESH_HINT_SECONDS,
-    });
   // Which agents applied which bundle: a root rotation activates only once the new root reached them all.
   const acks = new BundleAcks();
   const rootRotation = new RootRotation({ authorities, acks, store });
-  const noteBundle = (b: TrustBundle) => acks.publish(b.sequence ?? 0, authorities.trustBundle().roots.map(fingerprint));
-  let bundle = buildBundle();
-  noteBundle(bundle);
-  // Encoded once per bundle change: every CreateCertificate answer ends with it.
-  let bundlePem = bundle.toPem();
-  await writeFileAtomic(bundleFile, bundlePem, 0o644);
-  let issuers = await signingCertificates(store);
-  const bundleListeners = new Set<() => void>();
+  // Trust bundle: rebuilt (and bundle.pem rewritten) whenever the authorities or the JWT keys change.
+  const bundleFile = path.join(config.dataDir, 'bundle.pem');
+  const bundle = await TrustBundleState.open({ trustDomain: config.trustDomain, bundleFile, authorities, jwtKeys, store, acks, log });
   // Open WatchBundle streams: close() ends them once the listener accepts no new calls.
   const shutdownListeners = new Set<() => void>();
   let shuttingDown = false;
-  const publishBundle = async () => {
-    bundle = buildBundle();
-    noteBundle(bundle);
-    bundlePem = bundle.toPem();
-    await writeFileAtomic(bundleFile, bundlePem, 0o644);
-    for (const listener of bundleListeners) listener();
-  };
 
   const issuer = new X509SvidIssuer(authorities, config.svid, (s) => metrics.signingSeconds.observe(s));
   const serving = new ServingIdentity({
-    spiffeId: config.trustDomain.spiffeId('/meshid/server'),
+    spiffeId: config.trustDomain.spiffeId(SERVER_PATH),
     dnsNames: config.serverDnsNames,
     issuer,
-    rootBundlePem: () => bundlePem,
+    rootBundlePem: () => bundle.pem(),
     log,
   });
   await serving.refresh();
-
-  const unsubscribeAuthorities = authorities.onChange((change) => {
-    void (async () => {
-      issuers = await signingCertificates(store);
-      // A new signing CA is announced too: the message names the active root, and agents re-issue when it changes.
-      if (change.bundleChanged || change.activeChanged) await publishBundle();
-      if (change.activeChanged || change.bundleChanged) await serving.refresh();
-      log.info({ active: change.active.id, roots: bundle.x509Authorities.length }, 'signing authorities changed');
-    })().catch((err: unknown) => log.error({ err }, 'applying an authority change failed'));
-  });
-  const unsubscribeJwtKeys = jwtKeys.onChange(() => {
-    publishBundle().then(
-      () => log.info({ jwtKeys: bundle.jwtAuthorities.map((k) => k.keyId) }, 'JWT signing keys changed'),
-      (err: unknown) => log.error({ err }, 'publishing a JWT key change failed'),
-    );
+  // Re-issued under the new signing CA, trusting the new roots, once the bundle announcing them is out.
+  const unsubscribeServing = bundle.onChange((cause) => {
+    if (cause === 'authorities') serving.refresh().catch((err: unknown) => log.error({ err }, 'applying an authority change failed'));
   });
 
-  const joinTokens = new JoinTokenAttestor({
-    store,
-    trustDomain: config.trustDomain,
-    defaultTtlSeconds: config.joinToken.defaultTtlSeconds,
-    maxTtlSeconds: config.joinToken.maxTtlSeconds,
-  });
+  const joinTokens = createJoinTokenAttestor(config.joinToken, { store, trustDomain: config.trustDomain });
   const attestation = new CallerAttestation({
     trustDomain: config.trustDomain,
     store,
-    serviceAccounts: await serviceAccountVerifier(config.kubernetes, config.limits.rejectedTokens),
+    serviceAccounts:
+      config.kubernetes.mode === 'disabled'
+        ? undefined
+        : await createTokenVerifier(config.kubernetes.mode, config.kubernetes.verifier, {
+            audiences: config.kubernetes.audiences,
+            kubeconfig: config.kubernetes.kubeconfig,
+            rejectedTokens: config.limits.rejectedTokens,
+          }),
     joinTokens,
     trustedNodeAccounts: config.kubernetes.trustedNodeAccounts,
-    issuers: () => issuers,
+    issuers: () => bundle.issuers(),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
 
@@ -191,7 +150,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   const agentApi = loadProto<AgentProto>('meshid/v1/agent.proto');
   grpcServer.addService(
     istio.istio.v1.auth.IstioCertificateService.service,
-    istioCaService({ attestation, issuer, rootBundlePem: () => bundlePem, audit, limits, metrics, log }),
+    istioCaService({ attestation, issuer, rootBundlePem: () => bundle.pem(), audit, limits, metrics, log }),
   );
   grpcServer.addService(
     agentApi.meshid.v1.NodeAgentService.service,
@@ -201,11 +160,8 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       jwtIssuer: new JwtSvidIssuer(jwtKeys, config.jwt),
       store,
       agentSvidTtlSeconds: Math.min(config.agentSvidTtlSeconds, config.svid.maxTtlSeconds),
-      bundle: () => bundleMessage(bundle, authorities.activeRootId()),
-      onBundleChange: (listener) => {
-        bundleListeners.add(listener);
-        return () => bundleListeners.delete(listener);
-      },
+      bundle: () => bundle.message(),
+      onBundleChange: (listener) => bundle.onChange(listener),
       acknowledgeBundle: (agentId, sequence) => acks.acknowledge(agentId, sequence),
       policies: () => policies.current(),
       onPoliciesChange: (listener) => policies.onChange(listener),
@@ -234,7 +190,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
       trustDomain: config.trustDomain,
       store,
       joinTokens,
-      bundle: (format) => (format === 'pem' ? bundlePem : JSON.stringify(bundle.toJwks(), null, 2)),
+      bundle: (format) => bundle.document(format),
       rotation: rootRotation,
       serverDnsNames: config.serverDnsNames,
       streams: agentStreams,
@@ -273,11 +229,11 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     rootRotation,
     store,
     policies,
-    bundle: () => bundle,
+    bundle: () => bundle.current(),
     async close() {
       ready = false;
-      unsubscribeAuthorities();
-      unsubscribeJwtKeys();
+      unsubscribeServing();
+      bundle.close();
       policies.close();
       serving.close();
       const stopped = Promise.all([shutdown(grpcServer), shutdown(adminServer)]);
@@ -305,41 +261,4 @@ function shutdown(server: grpc.Server): Promise<void> {
       resolve();
     });
   });
-}
-
-/** Every signing CA that may have issued a still-valid SVID: verifies mTLS callers across rotation. */
-async function signingCertificates(store: DataStore): Promise<X509Certificate[]> {
-  const now = Date.now();
-  return (await store.listAuthorities({ kind: 'intermediate' }))
-    .filter((a) => a.state !== 'prepared' && a.notAfter.getTime() > now)
-    .map((a) => new X509Certificate(a.certificatePem));
-}
-
-async function serviceAccountVerifier(
-  k8s: KubernetesAttestationConfig,
-  rejectedTokens: RejectedTokensConfig | undefined,
-): Promise<ServiceAccountTokenVerifier | undefined> {
-  if (k8s.mode === 'tokenreview') return createTokenReviewVerifier({ kubeconfig: k8s.kubeconfig, audiences: k8s.audiences, rejectedTokens });
-  if (k8s.mode === 'jwt') {
-    return createJwtVerifier({
-      issuer: k8s.issuer,
-      audiences: k8s.audiences,
-      jwksFile: k8s.jwksFile || undefined,
-      oidcDiscoveryUrl: k8s.oidcDiscoveryUrl || undefined,
-      caFile: k8s.caFile || undefined,
-      rejectedTokens,
-    });
-  }
-  return undefined;
-}
-
-function bundleMessage(bundle: TrustBundle, activeRootId: string): TrustBundleMessage {
-  return {
-    trust_domain: bundle.trustDomain.id,
-    x509_authorities: [...bundle.x509Authorities],
-    jwks: JSON.stringify(bundle.toJwks()),
-    sequence: bundle.sequence ?? 0,
-    refresh_hint_seconds: bundle.refreshHintSeconds ?? 0,
-    active_root_id: activeRootId,
-  };
 }

@@ -3,7 +3,7 @@ import type { SpiffeId } from '../core/spiffeid.js';
 import { RotatingTlsIdentity } from '../core/tls-identity.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { generateKeyPair, privateKeyToPem } from '../core/x509/keys.js';
-import { derToPem } from './api/istio-ca-service.js';
+import { dersToPem } from '../core/x509/pem.js';
 import type { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
 
 /**
@@ -29,7 +29,7 @@ export class ServingIdentity {
     const { privateKey, publicKey } = generateKeyPair();
     const csrPem = createCsrPem({ privateKey, publicKey, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
     const svid = this.options.issuer.issue({ csrPem, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
-    this.tls.setIdentity(svid.chainDer.map(derToPem).join(''), privateKeyToPem(privateKey));
+    this.tls.setIdentity(dersToPem(svid.chainDer), privateKeyToPem(privateKey));
     this.tls.setTrustAnchors(this.options.rootBundlePem());
     this.schedule(svid.notAfter);
     this.options.log.info({ notAfter: svid.notAfter, serial: svid.serialHex }, 'serving certificate issued');

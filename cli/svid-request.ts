@@ -1,10 +1,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { derToPem } from '../ca-server/api/istio-ca-service.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { writePrivateKeyFile } from '../core/x509/key-file.js';
 import { generateKeyPair } from '../core/x509/keys.js';
+import { dersToPem } from '../core/x509/pem.js';
 import type { ProtoGrpcType } from '../protos/gen/agent.js';
 import { loadProto } from '../protos/load.js';
 import { allowOptions, option, requiredOption, type Args } from './args.js';
@@ -34,8 +34,8 @@ export async function runSvidRequest(args: Args): Promise<void> {
     const res = await call(client, client.AttestAgent, { join_token: joinToken, csr: createCsrPem(keys) });
     await mkdir(out, { recursive: true, mode: 0o700 });
     await writePrivateKeyFile(path.join(out, 'key.pem'), keys.privateKey);
-    await writeFile(path.join(out, 'svid.pem'), res.svid!.cert_chain.map((der) => derToPem(der)).join(''));
-    await writeFile(path.join(out, 'bundle.pem'), res.bundle!.x509_authorities.map((der) => derToPem(der)).join(''));
+    await writeFile(path.join(out, 'svid.pem'), dersToPem(res.svid!.cert_chain));
+    await writeFile(path.join(out, 'bundle.pem'), dersToPem(res.bundle!.x509_authorities));
     console.log(`${res.svid!.spiffe_id}\n  valid until ${new Date(res.svid!.expires_at * 1000).toISOString()}\n  written to ${out}/{svid,key,bundle}.pem`);
   } finally {
     client.close();

@@ -47,10 +47,6 @@ describe('TrustBundle encodings', () => {
     expect(new X509Certificate(blocks[1]!).raw.equals(rsaRoot)).toBe(true);
   });
 
-  it('DER concatenation for the Workload API', () => {
-    expect(bundle.toDerConcat().equals(Buffer.concat([ecRoot, rsaRoot]))).toBe(true);
-  });
-
   it('SPIFFE JWKS: x509-svid keys with one x5c and no kid, jwt-svid keys with kid, sequence and refresh hint', () => {
     const jwks = bundle.toJwks();
     expect(jwks.spiffe_sequence).toBe(7);

@@ -1,6 +1,7 @@
 import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { invalidArgument } from './errors.js';
 import type { TrustDomain } from './spiffeid.js';
+import { dersToPem } from './x509/pem.js';
 
 /** A JWT-SVID signing key as published in a bundle. */
 export interface JwtAuthority {
@@ -64,12 +65,7 @@ export class TrustBundle {
 
   /** Concatenated PEM CERTIFICATE blocks of the X.509 authorities. */
   toPem(): string {
-    return this.x509Authorities.map((der) => new X509Certificate(der).toString()).join('');
-  }
-
-  /** Concatenated DER of the X.509 authorities: the Workload API's `bundle` field. */
-  toDerConcat(): Buffer {
-    return Buffer.concat(this.x509Authorities);
+    return dersToPem(this.x509Authorities);
   }
 
   toJwks(): SpiffeJwks {

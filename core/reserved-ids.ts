@@ -1,4 +1,4 @@
-import type { SpiffeId, TrustDomain } from './spiffeid.js';
+import type { SpiffeId } from './spiffeid.js';
 
 /**
  * SPIFFE ID paths meshid keeps for itself. Workloads never get an ID under /meshid/: an entry or a token
@@ -12,4 +12,3 @@ export const SERVER_PATH = '/meshid/server';
 
 export const isReservedId = (id: SpiffeId): boolean => id.path.startsWith(RESERVED_PATH_PREFIX);
 export const isAgentId = (id: SpiffeId): boolean => id.path.startsWith(AGENT_PATH_PREFIX) && id.path.length > AGENT_PATH_PREFIX.length;
-export const serverId = (td: TrustDomain): SpiffeId => td.spiffeId(SERVER_PATH);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { Backoff } from '../core/backoff.js';
 import { MeshidError } from '../core/errors.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { generateKeyPair } from '../core/x509/keys.js';
@@ -11,7 +12,7 @@ import { loadAgentSvid, saveAgentSvid, type AgentSvid } from './agent-svid-store
 import type { CaClient } from './ca-client.js';
 import type { AgentMode } from './config.js';
 import { x509Material } from './svid-material.js';
-import { Backoff, renewalDelayMs, timer, type RotationPolicy } from './timing.js';
+import { renewalDelayMs, timer, type RotationPolicy } from './timing.js';
 
 export interface AgentIdentityOptions {
   mode: AgentMode;

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { MeshidError } from '../core/errors.js';
 import { readPrivateKeyFile, writeFileAtomic, writePrivateKeyFile } from '../core/x509/key-file.js';
 import { privateKeyToPem, privateKeyToPkcs8Der } from '../core/x509/keys.js';
+import { pemToDers } from '../core/x509/pem.js';
 import type { X509SvidMaterial } from './identity-source.js';
-import { certificatesDer } from './svid-material.js';
 
 /** The agent's own SVID, with its key also as a KeyObject for signing CSRs and checks. */
 export type AgentSvid = X509SvidMaterial & { privateKey: KeyObject };
@@ -36,12 +36,13 @@ export async function loadAgentSvid(dir: string): Promise<{ svid: AgentSvid; not
   const privateKey = await readPrivateKeyFile(keyFile);
   const chainPem = await readFile(certFile, 'utf8');
   let chainDer: Buffer[];
+  let leaf: X509Certificate | undefined;
   try {
-    chainDer = certificatesDer(chainPem);
+    chainDer = pemToDers(chainPem);
+    [leaf] = chainDer.map((der) => new X509Certificate(der));
   } catch {
     throw corrupt(`${certFile} does not hold PEM certificates`);
   }
-  const leaf = chainDer[0] && new X509Certificate(chainDer[0]);
   if (!leaf) throw corrupt(`${certFile} holds no certificate`);
   if (!leaf.checkPrivateKey(privateKey)) throw corrupt(`${certFile} and ${keyFile} do not belong together`);
   const spiffeId = /(?:^|, )URI:(spiffe:\/\/[^,]+)/.exec(leaf.subjectAltName ?? '')?.[1];

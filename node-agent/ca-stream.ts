@@ -1,7 +1,8 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { Backoff } from '../core/backoff.js';
 import type { CaClient } from './ca-client.js';
-import { Backoff, timer } from './timing.js';
+import { timer } from './timing.js';
 
 export interface CaStreamOptions<Message> {
   ca: CaClient;

@@ -55,10 +55,6 @@ export class AgentEntries extends EventEmitter<AgentEntriesEvents> {
     return this.loadedOnce;
   }
 
-  all(): readonly AgentEntry[] {
-    return this.entries;
-  }
-
   /** Entries whose selectors the caller's kernel-vouched selectors satisfy, in the CA's order. */
   match(callerSelectors: readonly string[]): AgentEntry[] {
     const set = new Set(callerSelectors);

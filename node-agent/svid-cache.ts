@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { Backoff } from '../core/backoff.js';
 import { MeshidError } from '../core/errors.js';
 import type { KeyAlgorithm } from '../core/x509/keys.js';
 import type { WorkloadSVIDRequest } from '../protos/gen/meshid/v1/WorkloadSVIDRequest.js';
@@ -7,7 +8,7 @@ import type { CaClient } from './ca-client.js';
 import type { X509SvidMaterial } from './identity-source.js';
 import { KeyPool } from './key-pool.js';
 import { x509Material } from './svid-material.js';
-import { Backoff, renewalDelayMs, timer, type RotationPolicy } from './timing.js';
+import { renewalDelayMs, timer, type RotationPolicy } from './timing.js';
 
 /** One workload identity the agent asks the CA for on a workload's behalf. */
 export interface WorkloadIdentity {

@@ -1,19 +1,15 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { MeshidError } from '../core/errors.js';
 import { privateKeyToPem, privateKeyToPkcs8Der } from '../core/x509/keys.js';
+import { dersToPem } from '../core/x509/pem.js';
 import type { TrustBundle__Output } from '../protos/gen/meshid/v1/TrustBundle.js';
 import type { X509SVID__Output } from '../protos/gen/meshid/v1/X509SVID.js';
 import type { TrustBundleMaterial, X509SvidMaterial } from './identity-source.js';
 
-/** PEM of DER certificates, concatenated. */
-export function certificatesPem(ders: readonly Buffer[]): string {
-  return ders.map((der) => new X509Certificate(der).toString()).join('');
-}
-
-/** DER certificates of a PEM chain, in order. */
-export function certificatesDer(pem: string): Buffer[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((block) => new X509Certificate(block).raw);
+/** PEM of certificates from the CA, each of which must parse (node:crypto throws otherwise). */
+function parsedPem(ders: readonly Buffer[]): string {
+  for (const der of ders) new X509Certificate(der);
+  return dersToPem(ders);
 }
 
 /**
@@ -33,7 +29,7 @@ export function x509Material(svid: X509SVID__Output | null | undefined, privateK
   return {
     spiffeId: svid.spiffe_id,
     chainDer: svid.cert_chain,
-    chainPem: certificatesPem(svid.cert_chain),
+    chainPem: parsedPem(svid.cert_chain),
     privateKeyDer: privateKeyToPkcs8Der(privateKey),
     privateKeyPem: privateKeyToPem(privateKey),
     notAfter: new Date(leaf.validTo),
@@ -47,7 +43,7 @@ export function bundleMaterial(bundle: TrustBundle__Output): TrustBundleMaterial
   return {
     trustDomainId: bundle.trust_domain,
     rootsDer: bundle.x509_authorities,
-    rootsPem: certificatesPem(bundle.x509_authorities),
+    rootsPem: parsedPem(bundle.x509_authorities),
     jwks: bundle.jwks,
     sequence: bundle.sequence,
   };

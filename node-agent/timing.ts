@@ -1,5 +1,6 @@
 /**
- * When to renew and how long to wait after a failure. Both take `random` so tests can pin the jitter.
+ * When to renew (takes `random` so tests can pin the jitter) and unref'd timers. Retry delays after a
+ * failure are core/backoff.ts.
  */
 
 export interface RotationPolicy {
@@ -22,31 +23,6 @@ export function renewalDelayMs(
   const lifetime = svid.notAfter.getTime() - svid.issuedAt.getTime();
   const share = policy.fraction + (random() * 2 - 1) * policy.jitter;
   return Math.max(0, svid.issuedAt.getTime() + lifetime * share - now);
-}
-
-/** Exponential backoff with jitter: each delay lies in [base/2, base], base doubling from `initialMs` to `maxMs`. */
-export class Backoff {
-  private attempt = 0;
-
-  constructor(
-    private readonly options: { initialMs: number; maxMs: number },
-    private readonly random: () => number = Math.random,
-  ) {}
-
-  /** Failures since the last reset. */
-  get failures(): number {
-    return this.attempt;
-  }
-
-  next(): number {
-    const base = Math.min(this.options.maxMs, this.options.initialMs * 2 ** Math.min(this.attempt, 30));
-    this.attempt++;
-    return base / 2 + this.random() * (base / 2);
-  }
-
-  reset(): void {
-    this.attempt = 0;
-  }
 }
 
 /** setTimeout that does not keep the process alive; delays beyond Node's 24.8-day limit fire at that limit, not at once. */

@@ -1,4 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
+import { parseBearer } from '../../core/bearer.js';
 import { unauthenticated } from '../../core/errors.js';
 import type { CallerCredentials } from '../attestation/caller.js';
 
@@ -12,9 +13,8 @@ export function callerCredentials(call: CallWithPeer): CallerCredentials {
   const header = call.metadata.get('authorization')[0];
   let bearerToken: string | undefined;
   if (header !== undefined) {
-    const m = typeof header === 'string' ? /^\s*bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!m) throw unauthenticated('authorization metadata must be "Bearer <token>"', 'malformed_authorization');
-    bearerToken = m[1];
+    bearerToken = typeof header === 'string' ? parseBearer(header) : undefined;
+    if (bearerToken === undefined) throw unauthenticated('authorization metadata must be "Bearer <token>"', 'malformed_authorization');
   }
   return { bearerToken, peerCertificateDer: call.getAuthContext().sslPeerCertificate?.raw };
 }

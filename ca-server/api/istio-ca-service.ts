@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../../core/audit.js';
 import { invalidArgument, permissionDenied } from '../../core/errors.js';
 import { resultLabel } from '../../core/grpc-errors.js';
+import { derToPem } from '../../core/x509/pem.js';
 import type { IstioCertificateServiceHandlers } from '../../protos/gen/istio/v1/auth/IstioCertificateService.js';
 import type { CallerAttestation } from '../attestation/caller.js';
 import type { X509SvidIssuer } from '../issuance/x509-svid-issuer.js';
@@ -59,9 +60,4 @@ export function istioCaService(deps: IstioCaServiceDeps): IstioCertificateServic
       }
     }, auditRefusals(deps.audit, 'istio.v1.auth.IstioCertificateService')),
   };
-}
-
-export function derToPem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }

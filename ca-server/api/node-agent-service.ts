@@ -8,7 +8,7 @@ import type { NodeAgentServiceHandlers } from '../../protos/gen/meshid/v1/NodeAg
 import type { PolicySet } from '../../protos/gen/meshid/v1/PolicySet.js';
 import type { TrustBundle } from '../../protos/gen/meshid/v1/TrustBundle.js';
 import type { X509SVID } from '../../protos/gen/meshid/v1/X509SVID.js';
-import type { AttestedIdentity } from '../attestation/attestor.js';
+import type { AttestedIdentity } from '../../plugins/api/attestor.js';
 import type { AuthenticatedAgent, CallerAttestation } from '../attestation/caller.js';
 import type { DataStore } from '../datastore/datastore.js';
 import type { JwtSvidIssuer } from '../issuance/jwt-svid-issuer.js';

@@ -3,7 +3,7 @@ import { MeshidError, permissionDenied, unauthenticated } from '../../core/error
 import { AGENT_PATH_PREFIX, isAgentId, isReservedId } from '../../core/reserved-ids.js';
 import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
 import type { AgentRecord, DataStore } from '../datastore/datastore.js';
-import type { AttestedIdentity, ServiceAccountIdentity, ServiceAccountTokenVerifier } from './attestor.js';
+import type { AttestedIdentity, ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../plugins/api/attestor.js';
 import { serviceAccountIdentity } from './service-account.js';
 import { attestPeerSvid, type PeerSvid } from './x509-svid.js';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MeshidError } from '../../core/errors.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import { serviceAccountIdentity } from './service-account.js';
-import { parseServiceAccountUsername } from './service-account-name.js';
+import { parseServiceAccountUsername } from '../../core/kubernetes/service-account-name.js';
 
 const TD = TrustDomain.parse('cluster.local');
 

@@ -1,5 +1,5 @@
 import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
-import type { AttestedIdentity, ServiceAccountIdentity } from './attestor.js';
+import type { AttestedIdentity, ServiceAccountIdentity } from '../../plugins/api/attestor.js';
 
 /**
  * A verified service account as a workload identity: Istio's spiffe://<td>/ns/<namespace>/sa/<name>, with the

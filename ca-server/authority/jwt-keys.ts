@@ -5,9 +5,9 @@ import { invalidArgument, MeshidError } from '../../core/errors.js';
 import { generateKeyPair, keyAlgorithmOf, type KeyAlgorithm } from '../../core/x509/keys.js';
 import type { DataStore, JwtKeyRecord } from '../datastore/datastore.js';
 import { AsyncMutex } from '../datastore/mutex.js';
-import { samePublicKey } from './chain.js';
+import { samePublicKey } from '../../core/x509/chain.js';
 import { KeyStore } from './key-store.js';
-import { DEFAULT_ROTATION_CHECK_MS } from './manager.js';
+import { DEFAULT_ROTATION_CHECK_MS } from './signing-ca-rotator.js';
 import { nextRotationStep } from './schedule.js';
 
 export const JWT_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256'] as const;

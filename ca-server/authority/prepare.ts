@@ -2,13 +2,12 @@ import { MeshidError } from '../../core/errors.js';
 import type { TrustDomain } from '../../core/spiffeid.js';
 import { generateKeyPair, subjectKeyIdentifier, type KeyAlgorithm } from '../../core/x509/keys.js';
 import type { x509 } from '../../core/x509/peculiar.js';
-import type { UpstreamAuthority } from '../../plugins/upstream/upstream-authority.js';
+import type { UpstreamAuthority } from '../../plugins/api/upstream-authority.js';
 import type { AuthorityRecord } from '../datastore/datastore.js';
 import { createCaCsrPem } from './ca-csr.js';
-import { certificatesToPem, verifyCaChain } from './chain.js';
+import { certificatesToPem, fingerprint, verifyCaChain } from '../../core/x509/chain.js';
 import type { AuthorityJournal, NewAuthority } from './journal.js';
 import type { KeyStore } from './key-store.js';
-import { fingerprint } from './signing-authority.js';
 
 export interface PrepareContext {
   upstream: UpstreamAuthority;

@@ -1,15 +1,8 @@
 import { MeshidError } from '../../core/errors.js';
 import type { x509 } from '../../core/x509/peculiar.js';
 import type { AuthorityRecord } from '../datastore/datastore.js';
-import { certificatesFromPem } from './chain.js';
-import {
-  authorityId,
-  collectRoots,
-  fingerprint,
-  type JournalAuthority,
-  type SigningAuthority,
-  type TrustBundle,
-} from './signing-authority.js';
+import { certificatesFromPem, fingerprint } from '../../core/x509/chain.js';
+import { authorityId, collectRoots, type JournalAuthority, type SigningAuthority, type TrustBundle } from './signing-authority.js';
 
 /**
  * The authority journal as the manager last read it, and what follows from it: the trust bundle, the state

@@ -1,7 +1,8 @@
 import { MeshidError } from '../../core/errors.js';
 import type { DataStore } from '../datastore/datastore.js';
 import type { BundleAcks } from './bundle-acks.js';
-import type { AuthorityManager, RootRotationView } from './manager.js';
+import type { AuthorityManager } from './manager.js';
+import type { RootRotationView } from './root-rotator.js';
 
 /** How many lagging agents a status or a refusal names. */
 const NAMED_AGENTS = 20;

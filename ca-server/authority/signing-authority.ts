@@ -1,9 +1,9 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { MeshidError } from '../../core/errors.js';
 import { keyAlgorithmOf, subjectKeyIdentifier, type KeyAlgorithm } from '../../core/x509/keys.js';
 import type { x509 } from '../../core/x509/peculiar.js';
 import type { AuthorityRecord } from '../datastore/datastore.js';
-import { certificateKey, certificatesFromPem, samePublicKey, toDer, verifyCaChain } from './chain.js';
+import { certificateKey, certificatesFromPem, fingerprint, samePublicKey, toDer, verifyCaChain } from '../../core/x509/chain.js';
 
 /** What the issuance layer signs with. */
 export interface SigningAuthority {
@@ -60,10 +60,6 @@ export function toSigningAuthority(authority: JournalAuthority, privateKey: KeyO
     notAfter: certificate.notAfter,
     keyAlgorithm: keyAlgorithmOf(privateKey),
   };
-}
-
-export function fingerprint(cert: x509.X509Certificate): string {
-  return createHash('sha256').update(toDer(cert)).digest('hex');
 }
 
 /** Journal ID of a certificate's key: hex SKI (RFC 5280 method 1), whoever issued the certificate. */

@@ -3,22 +3,9 @@
  * same interface; `transaction` runs its callback atomically against one connection.
  */
 
-export interface JoinTokenRecord {
-  /** Public identifier, safe to log and to show in `meshid token list`. */
-  id: string;
-  /** SHA-256 (hex) of the full token text; the token itself is never stored. */
-  tokenHash: string;
-  /** SPIFFE ID the attested agent receives. */
-  spiffeId: string;
-  createdAt: Date;
-  expiresAt: Date;
-  usedAt?: Date;
-  revokedAt?: Date;
-}
+import type { JoinTokenRecord, JoinTokenStore } from '../../plugins/api/join-token-store.js';
 
-export type ConsumeJoinTokenResult =
-  | { ok: true; token: JoinTokenRecord }
-  | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'revoked' };
+export type { ConsumeJoinTokenResult, JoinTokenRecord } from '../../plugins/api/join-token-store.js';
 
 export interface AgentRecord {
   spiffeId: string;
@@ -105,10 +92,7 @@ export interface JwtKeyRecord {
   publishedUntil?: Date;
 }
 
-export interface DataStore {
-  createJoinToken(token: JoinTokenRecord): Promise<void>;
-  /** Marks the token used if it is valid; exactly one of any number of concurrent callers gets ok. */
-  consumeJoinToken(tokenHash: string, now: Date): Promise<ConsumeJoinTokenResult>;
+export interface DataStore extends JoinTokenStore {
   listJoinTokens(): Promise<JoinTokenRecord[]>;
   /** Returns false when no token has that id. */
   revokeJoinToken(id: string, now: Date): Promise<boolean>;

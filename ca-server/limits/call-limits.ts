@@ -1,4 +1,4 @@
-import { isCredentialRefusal } from '../attestation/rejected-tokens.js';
+import { isCredentialRefusal } from '../../core/kubernetes/rejected-tokens.js';
 import { RateLimiter, SYSTEM_CLOCK, type LimiterClock, type QueueConfig, type RateLimitConfig } from './rate-limiter.js';
 import { sourceAddress } from './source-address.js';
 

@@ -5,7 +5,7 @@ import {
   type GrpcListenerLimits,
   type HttpListenerLimits,
 } from '../../core/listener-limits.js';
-import type { RejectedTokensConfig } from '../attestation/rejected-tokens.js';
+import type { RejectedTokensConfig } from '../../core/kubernetes/rejected-tokens.js';
 import type { CallLimitsConfig } from './call-limits.js';
 import type { RateLimitConfig } from './rate-limiter.js';
 

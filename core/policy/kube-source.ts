@@ -8,6 +8,7 @@
  */
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { Backoff } from '../backoff.js';
 import type { AuthorizationPolicy } from './model.js';
 import type { PolicyStore, PolicyUpdate } from './store.js';
 import { PolicyValidationError, validatePolicy, type PolicyIssue } from './validate.js';
@@ -54,7 +55,8 @@ export function watchKubePolicies(options: KubePolicySourceOptions): KubePolicyS
   let abort: AbortController | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let rebuildTimer: NodeJS.Timeout | undefined;
-  let failures = 0;
+  // Delay before re-listing / re-watching: retryMs doubling up to maxRetryMs, reset by any progress.
+  const backoff = new Backoff({ initialMs: retryMs, maxMs: maxRetryMs, jitter: false });
   let resolveInitial: (u: PolicyUpdate) => void;
   const initial = new Promise<PolicyUpdate>((resolve) => (resolveInitial = resolve));
   let initialDone = false;
@@ -91,7 +93,7 @@ export function watchKubePolicies(options: KubePolicySourceOptions): KubePolicyS
 
   const retry = (step: () => Promise<void>, err: unknown) => {
     if (closed) return;
-    const delay = Math.min(maxRetryMs, retryMs * 2 ** failures++);
+    const delay = backoff.next();
     log.warn({ err: (err as Error)?.message, retryInMs: delay }, 'AuthorizationPolicy watch interrupted');
     retryTimer = setTimeout(() => void step().catch((e: unknown) => retry(step, e)), delay);
   };
@@ -101,7 +103,7 @@ export function watchKubePolicies(options: KubePolicySourceOptions): KubePolicyS
     objects.clear();
     for (const item of answer.items ?? []) objects.set(keyOf(item), item);
     resourceVersion = answer.metadata?.resourceVersion ?? '';
-    failures = 0;
+    backoff.reset();
     rebuild();
     await startWatch();
   };
@@ -132,7 +134,7 @@ export function watchKubePolicies(options: KubePolicySourceOptions): KubePolicyS
         if (phase === 'BOOKMARK') return;
         if (phase === 'DELETED') objects.delete(keyOf(obj));
         else objects.set(keyOf(obj), obj);
-        failures = 0;
+        backoff.reset();
         scheduleRebuild();
       },
       finish,

@@ -5,6 +5,7 @@ import { extensionDer, signatureAlgorithmDer, subjectAltNamesDer } from './encod
 import { keyAlgorithmOf, signatureDigest } from './keys.js';
 import { OID } from './oids.js';
 import { x509 } from './peculiar.js';
+import { pemBlock } from './pem.js';
 
 const VERSION_1 = encodeTlv(TAG.INTEGER, Uint8Array.of(0));
 const EMPTY_NAME = encodeSequence();
@@ -42,5 +43,5 @@ export function createCsrPem(options: {
   const info = encodeSequence(VERSION_1, subject, spki, attributes);
   const signature = sign(signatureDigest(alg), info, options.privateKey);
   const der = encodeSequence(info, signatureAlgorithmDer(alg), encodeBitString(signature));
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE REQUEST-----\n`;
+  return pemBlock('CERTIFICATE REQUEST', der);
 }

@@ -1,11 +1,11 @@
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certDer, createTestCa, type TestCa } from '../../test/x509/fixtures.js';
+import { createLeafCertificateReference } from '../../test/x509/leaf-reference.js';
 import { MeshidError } from '../errors.js';
 import { contents, decodeOid, DerReader, TAG } from './der.js';
 import { generateKeyPair, type KeyAlgorithm } from './keys.js';
 import { createLeafSigner, leafValidity, type LeafRequest, type LeafSignerOptions } from './leaf.js';
-import { createLeafCertificateReference } from './leaf-reference.js';
 import { x509 } from './peculiar.js';
 
 const SPIFFE_ID = 'spiffe://example.org/ns/default/sa/web';

@@ -76,8 +76,8 @@ const KEY_USAGE = {
 
 /**
  * The issuance fast path: everything constant is encoded once here, each `sign` encodes only serial,
- * validity, key, SKI and SAN, then signs with node:crypto. leaf-reference.ts builds the same certificate
- * with @peculiar/x509, and a test holds the two to byte-identical TBSCertificates.
+ * validity, key, SKI and SAN, then signs with node:crypto. test/x509/leaf-reference.ts builds the same
+ * certificate with @peculiar/x509, and a test holds the two to byte-identical TBSCertificates.
  */
 export function createLeafSigner(options: LeafSignerOptions): LeafSigner {
   const issuer = new x509.X509Certificate(options.issuerCertDer);

@@ -1,4 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
+import { parseBearer } from '../../core/bearer.js';
 import { permissionDenied } from '../../core/errors.js';
 import type { WorkloadCaller } from '../identity-source.js';
 
@@ -40,11 +41,11 @@ function istioToken(metadata: Metadata): string | undefined {
 function bearerToken(metadata: Metadata): string | undefined {
   const [value] = metadata.get('authorization');
   if (typeof value !== 'string') return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
-  if (!match) {
+  const token = parseBearer(value);
+  if (token === undefined) {
     throw permissionDenied('the "authorization" header must be "Bearer <service-account token>"', 'bad_caller_token');
   }
-  return match[1];
+  return token;
 }
 
 /** A log-safe description of a caller: selectors, never a token. */

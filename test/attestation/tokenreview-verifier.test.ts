@@ -1,8 +1,8 @@
+import { loadKubeConfig } from '../../core/kubernetes/kubeconfig.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadKubeConfig } from '../../plugins/attestor/k8s-tokenreview/review-client.js';
 import {
   createTokenReviewVerifier,
   TokenReviewVerifier,

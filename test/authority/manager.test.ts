@@ -1,3 +1,4 @@
+import { fingerprint } from '../../core/x509/chain.js';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +13,11 @@ import {
 } from '../../ca-server/authority/manager.js';
 import { prepareAuthority } from '../../ca-server/authority/prepare.js';
 import { rotationSchedule } from '../../ca-server/authority/schedule.js';
-import { fingerprint } from '../../ca-server/authority/signing-authority.js';
 import { SqliteDataStore } from '../../ca-server/datastore/sqlite.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import { generateKeyPair, privateKeyToPem } from '../../core/x509/keys.js';
 import { SelfSignedAuthority } from '../../plugins/upstream/self-signed/self-signed-authority.js';
-import type { UpstreamAuthority } from '../../plugins/upstream/upstream-authority.js';
+import type { UpstreamAuthority } from '../../plugins/api/upstream-authority.js';
 import { UpstreamDouble } from './upstream-double.js';
 
 const td = TrustDomain.parse('example.org');

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createCaCertificate, type CaIssuer } from '../../core/x509/ca-cert.js';
 import { generateKeyPair } from '../../core/x509/keys.js';
 import { x509 } from '../../core/x509/peculiar.js';
-import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../plugins/upstream/upstream-authority.js';
+import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../plugins/api/upstream-authority.js';
 
 /**
  * An upstream for rotation tests: signs CSRs with a 10-year root, optionally a fresh root per mint (as if the

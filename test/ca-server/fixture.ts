@@ -1,4 +1,4 @@
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { createLogger } from '../../core/log.js';
 import { SpiffeId } from '../../core/spiffeid.js';
 import { createCsrPem } from '../../core/x509/csr-request.js';
 import { generateKeyPair, privateKeyToPem, type KeyAlgorithm } from '../../core/x509/keys.js';
+import { pemToDers } from '../../core/x509/pem.js';
 import type { ProtoGrpcType as AdminProto } from '../../protos/gen/admin.js';
 import type { ProtoGrpcType as AgentProto } from '../../protos/gen/agent.js';
 import type { ProtoGrpcType as IstioProto } from '../../protos/gen/ca.js';
@@ -230,10 +231,11 @@ export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
 }
 
+/** The DER of the first PEM certificate in `pem`. */
 export function pemToDer(pem: string): Buffer {
-  return Buffer.from(new X509Certificate(pem).raw);
+  const [der] = pemToDers(pem);
+  if (!der) throw new Error('no PEM certificate');
+  return der;
 }
 
-export function derToPem(der: Uint8Array): string {
-  return new X509Certificate(der).toString();
-}
+export { derToPem } from '../../core/x509/pem.js';

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkX509SvidProfile } from '../../core/svid-profile.js';
+import { checkX509SvidProfile } from '../x509/svid-profile.js';
 import type { IstioCertificateServiceClient } from '../../protos/gen/istio/v1/auth/IstioCertificateService.js';
 import type { TokenReviewStandin } from '../support/tokenreview-standin.js';
 import { AUDIENCE, authorization, CaFixture, expectStatus, newCsr, pemToDer, rpc, splitPem, TRUST_DOMAIN } from './fixture.js';

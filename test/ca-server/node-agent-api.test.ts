@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkX509SvidProfile } from '../../core/svid-profile.js';
+import { checkX509SvidProfile } from '../x509/svid-profile.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
 import type { AgentSVIDResponse__Output } from '../../protos/gen/meshid/v1/AgentSVIDResponse.js';

@@ -1,3 +1,4 @@
+import { loadKubeConfig } from '../../core/kubernetes/kubeconfig.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,6 @@ import type { JWTVerifyGetKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JwtServiceAccountVerifier } from '../../plugins/attestor/k8s-jwt/jwt-verifier.js';
 import { jwksFromFile } from '../../plugins/attestor/k8s-jwt/jwks-file.js';
-import { loadKubeConfig } from '../../plugins/attestor/k8s-tokenreview/review-client.js';
 import { TokenReviewVerifier } from '../../plugins/attestor/k8s-tokenreview/tokenreview-verifier.js';
 import { expectTokenRejected } from '../attestation/token-assertions.js';
 import { AUDIENCE, authorization, CaFixture, grpcError, newCsr, rpc } from '../ca-server/fixture.js';

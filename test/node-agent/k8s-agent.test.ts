@@ -9,7 +9,7 @@ import { readCaServerConfig } from '../../ca-server/config.js';
 import { startCaServer, type CaServer } from '../../ca-server/server.js';
 import { createLogger } from '../../core/log.js';
 import { TrustDomain } from '../../core/spiffeid.js';
-import { checkX509SvidProfile } from '../../core/svid-profile.js';
+import { checkX509SvidProfile } from '../x509/svid-profile.js';
 import { privateKeyFromPem } from '../../core/x509/keys.js';
 import type { NodeAgent } from '../../node-agent/agent.js';
 import { readNodeAgentConfig, type NodeAgentConfig } from '../../node-agent/config.js';

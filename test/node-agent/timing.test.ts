@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backoff, renewalDelayMs } from '../../node-agent/timing.js';
+import { renewalDelayMs } from '../../node-agent/timing.js';
 
 describe('renewalDelayMs', () => {
   const policy = { fraction: 0.5, jitter: 0.1 };
@@ -23,23 +23,5 @@ describe('renewalDelayMs', () => {
         return delay >= lifetime * 0.4 - 1e-6 && delay <= lifetime * 0.6 + 1e-6;
       }),
     );
-  });
-});
-
-describe('Backoff', () => {
-  it('doubles from the initial delay up to the maximum, with each delay in [base/2, base]', () => {
-    const low = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0);
-    expect(Array.from({ length: 6 }, () => low.next())).toEqual([50, 100, 200, 400, 500, 500]);
-    const high = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 1);
-    expect(Array.from({ length: 6 }, () => high.next())).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect(high.failures).toBe(6);
-  });
-
-  it('starts over after reset', () => {
-    const backoff = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 1);
-    backoff.next();
-    backoff.next();
-    backoff.reset();
-    expect(backoff.next()).toBe(100);
   });
 });

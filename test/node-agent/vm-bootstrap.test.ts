@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrustDomain } from '../../core/spiffeid.js';
-import { checkX509SvidProfile } from '../../core/svid-profile.js';
+import { checkX509SvidProfile } from '../x509/svid-profile.js';
 import { privateKeyToPem } from '../../core/x509/keys.js';
 import type { NodeAgent } from '../../node-agent/agent.js';
 import { CaFixture } from '../ca-server/fixture.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrustDomain } from '../../core/spiffeid.js';
-import { checkX509SvidProfile } from '../../core/svid-profile.js';
+import { checkX509SvidProfile } from '../x509/svid-profile.js';
 import { privateKeyFromPem } from '../../core/x509/keys.js';
 import type { NodeAgent } from '../../node-agent/agent.js';
 import type { WorkloadCaller, X509SvidMaterial } from '../../node-agent/identity-source.js';

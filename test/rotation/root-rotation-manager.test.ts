@@ -1,6 +1,7 @@
 // The root rotation state machine of the authority manager, with the real self-signed upstream, a real
 // SQLite journal on disk and an injected clock: prepare -> activate -> retire, the refusals, how it coexists
 // with the intermediate schedule, and restarts at every step.
+import { fingerprint } from '../../core/x509/chain.js';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import {
   type AuthorityManagerOptions,
 } from '../../ca-server/authority/manager.js';
 import { rotationSchedule } from '../../ca-server/authority/schedule.js';
-import { authorityId, fingerprint } from '../../ca-server/authority/signing-authority.js';
+import { authorityId } from '../../ca-server/authority/signing-authority.js';
 import { SqliteDataStore } from '../../ca-server/datastore/sqlite.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import type { x509 } from '../../core/x509/peculiar.js';

@@ -1,6 +1,7 @@
 // The admin side of root rotation: activation waits for every active agent's acknowledgement of a bundle
 // with the new root (evicted and expired agents do not count), status counts acknowledgements of the current
 // bundle, and --force overrides.
+import { fingerprint } from '../../core/x509/chain.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BundleAcks } from '../../ca-server/authority/bundle-acks.js';
 import { AuthorityManager } from '../../ca-server/authority/manager.js';
 import { RootRotation } from '../../ca-server/authority/root-rotation.js';
-import { fingerprint } from '../../ca-server/authority/signing-authority.js';
 import type { AgentRecord } from '../../ca-server/datastore/datastore.js';
 import { SqliteDataStore } from '../../ca-server/datastore/sqlite.js';
 import { TrustDomain } from '../../core/spiffeid.js';

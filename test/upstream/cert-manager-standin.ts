@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { TrustDomain } from '../../core/spiffeid.js';
 import { createCaCertificate, type CaIssuer } from '../../core/x509/ca-cert.js';
+import { certificatesToPem } from '../../core/x509/chain.js';
 import { x509 } from '../../core/x509/peculiar.js';
 import { createLocalServerTls } from '../support/standin-tls.js';
 
@@ -192,9 +193,8 @@ export class CertManagerStandin {
       case 'issue': {
         set('Approved', 'True', 'cert-manager.io', 'Certificate request has been approved by cert-manager.io');
         const certificate = await this.sign(request);
-        const pem = (certs: x509.X509Certificate[]) => certs.map((c) => `${c.toString('pem')}\n`).join('');
-        request.status.certificate = Buffer.from(pem([certificate, ...this.issuer.intermediates])).toString('base64');
-        request.status.ca = Buffer.from(pem([this.issuer.root])).toString('base64');
+        request.status.certificate = Buffer.from(certificatesToPem([certificate, ...this.issuer.intermediates])).toString('base64');
+        request.status.ca = Buffer.from(certificatesToPem([this.issuer.root])).toString('base64');
         set('Ready', 'True', 'Issued', 'Certificate fetched from issuer successfully');
       }
     }

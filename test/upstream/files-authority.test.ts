@@ -1,3 +1,4 @@
+import { fingerprint } from '../../core/x509/chain.js';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,12 +7,11 @@ import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCaCsrPem } from '../../ca-server/authority/ca-csr.js';
-import { fingerprint } from '../../ca-server/authority/signing-authority.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import { generateKeyPair, privateKeyToPem } from '../../core/x509/keys.js';
 import { x509 } from '../../core/x509/peculiar.js';
 import { FilesAuthority } from '../../plugins/upstream/files/files-authority.js';
-import type { MintX509CaResult } from '../../plugins/upstream/upstream-authority.js';
+import type { MintX509CaResult } from '../../plugins/api/upstream-authority.js';
 import { requirePeer } from '../peers/peers.js';
 import { LogEvents, nextCall } from './log-events.js';
 import { layoutFiles, makeOperatorPki, pem, writeLayout, writeSecretVolume, type OperatorPki } from './operator-pki.js';

@@ -1,3 +1,4 @@
+import { fingerprint } from '../../core/x509/chain.js';
 import { createPublicKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,13 +6,12 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthorityManager, type AuthorityChange } from '../../ca-server/authority/manager.js';
 import { rotationSchedule } from '../../ca-server/authority/schedule.js';
-import { fingerprint } from '../../ca-server/authority/signing-authority.js';
 import { SqliteDataStore } from '../../ca-server/datastore/sqlite.js';
 import { MeshidError } from '../../core/errors.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import { createCaCertificate, type CaIssuer } from '../../core/x509/ca-cert.js';
 import { x509 } from '../../core/x509/peculiar.js';
-import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../plugins/upstream/upstream-authority.js';
+import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../plugins/api/upstream-authority.js';
 import { makeRoot } from '../authority/upstream-double.js';
 
 const td = TrustDomain.parse('example.org');

@@ -2,6 +2,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createCaCertificate, issuerKeyId, randomSerialHex, type CaIssuer } from '../../core/x509/ca-cert.js';
+import { certificatesToPem } from '../../core/x509/chain.js';
 import { generateKeyPair, keyAlgorithmOf, privateKeyToPem, toCryptoKey, webCryptoSigningAlgorithm, type KeyAlgorithm } from '../../core/x509/keys.js';
 import { x509 } from '../../core/x509/peculiar.js';
 
@@ -75,7 +76,7 @@ async function signed(
   return { certificate, privateKey };
 }
 
-export const pem = (...certs: x509.X509Certificate[]) => certs.map((c) => `${c.toString('pem')}\n`).join('');
+export const pem = (...certs: x509.X509Certificate[]) => certificatesToPem(certs);
 
 /** The files of either layout for a PKI, by file name. */
 export function layoutFiles(pki: OperatorPki, layout: 'istio-cacerts' | 'kubernetes-tls', key: KeyObject = pki.operator.privateKey): Record<string, string> {

@@ -4,7 +4,7 @@ import { loadCaServerConfig, readCaServerConfig } from '../../ca-server/config.j
 import { TrustDomain } from '../../core/spiffeid.js';
 import { CertManagerAuthority } from '../../plugins/upstream/cert-manager/cert-manager-authority.js';
 import { FilesAuthority } from '../../plugins/upstream/files/files-authority.js';
-import { createUpstreamAuthority } from '../../plugins/upstream/index.js';
+import { createUpstreamAuthority } from '../../ca-server/plugin-catalog.js';
 import { SelfSignedAuthority } from '../../plugins/upstream/self-signed/self-signed-authority.js';
 import { VaultAuthority } from '../../plugins/upstream/vault/vault-authority.js';
 

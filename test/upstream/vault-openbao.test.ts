@@ -1,3 +1,4 @@
+import { fingerprint } from '../../core/x509/chain.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -10,11 +11,10 @@ import { createCaCsrPem } from '../../ca-server/authority/ca-csr.js';
 import { readCaServerConfig } from '../../ca-server/config.js';
 import { startCaServer } from '../../ca-server/server.js';
 import { rotationSchedule } from '../../ca-server/authority/schedule.js';
-import { fingerprint } from '../../ca-server/authority/signing-authority.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import { generateKeyPair } from '../../core/x509/keys.js';
 import { x509 } from '../../core/x509/peculiar.js';
-import type { MintX509CaResult } from '../../plugins/upstream/upstream-authority.js';
+import type { MintX509CaResult } from '../../plugins/api/upstream-authority.js';
 import type { VaultAuthSettings } from '../../plugins/upstream/vault/config.js';
 import { VaultAuthority } from '../../plugins/upstream/vault/vault-authority.js';
 import { CaFixture, newCsr, rpc, TRUST_DOMAIN } from '../ca-server/fixture.js';

@@ -50,8 +50,8 @@ export async function createTestCa(alg: KeyAlgorithm, notAfter = new Date(Date.n
 
 export const certDer = (cert: x509.X509Certificate) => Buffer.from(cert.rawData);
 
-export const toPem = (label: string, der: Uint8Array) =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
+/** A PEM block of any label (certificates, CSRs, deliberately mislabelled input). */
+export { pemBlock as toPem } from '../../core/x509/pem.js';
 
 /** Key pairs node:crypto can make but WebCrypto cannot (unsupported curves, EdDSA, small RSA). */
 export function nodeKeyPair(kind: 'secp256k1' | 'P-521' | 'ed25519' | 'rsa-1024'): KeyPair {

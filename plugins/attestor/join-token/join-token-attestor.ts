@@ -1,12 +1,12 @@
-import type { AttestedIdentity } from '../../../ca-server/attestation/attestor.js';
-import type { ConsumeJoinTokenResult, DataStore } from '../../../ca-server/datastore/datastore.js';
-import { invalidArgument, MeshidError, unauthenticated } from '../../../core/errors.js';
+import type { AttestedIdentity } from '../../api/attestor.js';
+import type { ConsumeJoinTokenResult, JoinTokenStore } from '../../api/join-token-store.js';
+import { invalidArgument, unauthenticated } from '../../../core/errors.js';
 import { AGENT_PATH_PREFIX, isAgentId } from '../../../core/reserved-ids.js';
 import { SpiffeId, type TrustDomain } from '../../../core/spiffeid.js';
 import { hashJoinToken, newJoinToken, parseJoinToken } from './token-text.js';
 
 export interface JoinTokenAttestorOptions {
-  store: DataStore;
+  store: JoinTokenStore;
   trustDomain: TrustDomain;
   /** TTL when a request names none. Default 600 s. */
   defaultTtlSeconds?: number;
@@ -42,7 +42,7 @@ const REFUSALS: Record<Refusal, (id: string) => string> = {
 
 /** Single-use join tokens: created by an operator, consumed atomically by one agent's attestation. */
 export class JoinTokenAttestor {
-  private readonly store: DataStore;
+  private readonly store: JoinTokenStore;
   private readonly trustDomain: TrustDomain;
   private readonly defaultTtlSeconds: number;
   private readonly maxTtlSeconds: number;
@@ -78,7 +78,7 @@ export class JoinTokenAttestor {
    * Consumes the token (exactly one of any concurrent attempts succeeds) and names the agent it admits. Run it
    * in the transaction of the whole admission (`store`), so a request refused later leaves the token unused.
    */
-  async attest(token: string, store: Pick<DataStore, 'consumeJoinToken'> = this.store): Promise<AttestedIdentity> {
+  async attest(token: string, store: Pick<JoinTokenStore, 'consumeJoinToken'> = this.store): Promise<AttestedIdentity> {
     const { id, hash } = parseJoinToken(token);
     const result = await store.consumeJoinToken(hash, this.now());
     if (!result.ok) throw unauthenticated(REFUSALS[result.reason](id), `join_token_${result.reason}`);
@@ -89,12 +89,6 @@ export class JoinTokenAttestor {
       selectors: [`join_token:id:${result.token.id}`],
       credentialExpiresAt: result.token.expiresAt,
     };
-  }
-
-  async revokeJoinToken(id: string): Promise<void> {
-    if (!(await this.store.revokeJoinToken(id, this.now()))) {
-      throw new MeshidError('NOT_FOUND', `no join token has id ${JSON.stringify(id)}; see \`meshid token list\``, 'join_token_not_found');
-    }
   }
 
   private agentId(input: string): SpiffeId {

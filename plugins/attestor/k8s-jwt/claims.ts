@@ -1,7 +1,7 @@
 import type { JWTPayload } from 'jose';
-import type { ServiceAccountIdentity } from '../../../ca-server/attestation/attestor.js';
-import { parseServiceAccountUsername } from '../../../ca-server/attestation/service-account-name.js';
-import { quoteClaim, tokenErrors } from '../../../ca-server/attestation/token-errors.js';
+import type { ServiceAccountIdentity } from '../../api/attestor.js';
+import { parseServiceAccountUsername } from '../../../core/kubernetes/service-account-name.js';
+import { quoteClaim, tokenErrors } from '../../../core/kubernetes/token-errors.js';
 
 interface ObjectRef {
   name?: unknown;

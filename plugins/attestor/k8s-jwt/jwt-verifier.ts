@@ -1,14 +1,14 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import type { ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../../ca-server/attestation/attestor.js';
+import type { ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../api/attestor.js';
 import { invalidArgument, MeshidError } from '../../../core/errors.js';
-import { ACCEPTED_TOKEN_ALGORITHMS, quoteClaim, tokenErrors } from '../../../ca-server/attestation/token-errors.js';
+import { ACCEPTED_TOKEN_ALGORITHMS, quoteClaim, tokenErrors } from '../../../core/kubernetes/token-errors.js';
 import {
   screenToken,
   TOKEN_CLOCK_TOLERANCE_SECONDS,
   type UnverifiedJwt,
-} from '../../../ca-server/attestation/unverified-jwt.js';
-import { RejectedTokens, type RejectedTokensConfig } from '../../../ca-server/attestation/rejected-tokens.js';
-import { TokenCache } from '../../../ca-server/attestation/token-cache.js';
+} from '../../../core/kubernetes/unverified-jwt.js';
+import { RejectedTokens, type RejectedTokensConfig } from '../../../core/kubernetes/rejected-tokens.js';
+import { TokenCache } from '../../../core/kubernetes/token-cache.js';
 import { identityFromClaims } from './claims.js';
 import { jwksFromDiscovery } from './jwks-discovery.js';
 import { jwksFromFile } from './jwks-file.js';

@@ -2,39 +2,12 @@ import {
   ApiException,
   AuthenticationV1Api,
   IsomorphicFetchHttpLibrary,
-  KubeConfig,
+  type KubeConfig,
   type HttpLibrary,
   type V1TokenReview,
   type V1TokenReviewStatus,
 } from '@kubernetes/client-node';
-import { invalidArgument, MeshidError } from '../../../core/errors.js';
-
-export type KubeConfigSource = { kubeconfigPath: string } | { inCluster: true };
-
-/** Loads the credentials meshid uses to call the API server: a kubeconfig file, or the pod's service account. */
-export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
-  const kc = new KubeConfig();
-  if ('kubeconfigPath' in source) {
-    try {
-      kc.loadFromFile(source.kubeconfigPath);
-    } catch (err) {
-      // Only the error code: a YAML parser's message quotes file content, which may hold meshid's credentials.
-      const detail = (err as NodeJS.ErrnoException).code ?? 'not a valid kubeconfig';
-      throw invalidArgument(`cannot load kubeconfig ${source.kubeconfigPath} (${detail})`, 'bad_kubeconfig');
-    }
-  } else {
-    if (!process.env.KUBERNETES_SERVICE_HOST) {
-      throw invalidArgument(
-        'in-cluster Kubernetes config needs KUBERNETES_SERVICE_HOST (meshid is not running in a pod); ' +
-          'set kubernetes.kubeconfig instead',
-        'bad_kubeconfig',
-      );
-    }
-    kc.loadFromCluster();
-  }
-  if (!kc.getCurrentCluster()) throw invalidArgument('kubeconfig has no current cluster', 'bad_kubeconfig');
-  return kc;
-}
+import { MeshidError } from '../../../core/errors.js';
 
 const unavailable = (message: string, reason: string) => new MeshidError('UNAVAILABLE', message, reason);
 

@@ -1,7 +1,7 @@
 import type { V1TokenReviewStatus } from '@kubernetes/client-node';
-import type { ServiceAccountIdentity } from '../../../ca-server/attestation/attestor.js';
-import { parseServiceAccountUsername } from '../../../ca-server/attestation/service-account-name.js';
-import { quoteClaim, tokenErrors, type TokenRejectionReason } from '../../../ca-server/attestation/token-errors.js';
+import type { ServiceAccountIdentity } from '../../api/attestor.js';
+import { parseServiceAccountUsername } from '../../../core/kubernetes/service-account-name.js';
+import { quoteClaim, tokenErrors, type TokenRejectionReason } from '../../../core/kubernetes/token-errors.js';
 
 const EXTRA = 'authentication.kubernetes.io/';
 const MAX_DETAIL = 200;

@@ -1,10 +1,11 @@
+import { kubeConfigFrom } from '../../../core/kubernetes/kubeconfig.js';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../../ca-server/attestation/attestor.js';
-import { screenToken, type UnverifiedJwt } from '../../../ca-server/attestation/unverified-jwt.js';
-import { RejectedTokens, type RejectedTokensConfig } from '../../../ca-server/attestation/rejected-tokens.js';
-import { TokenCache, type Expiring } from '../../../ca-server/attestation/token-cache.js';
+import type { ServiceAccountIdentity, ServiceAccountTokenVerifier } from '../../api/attestor.js';
+import { screenToken, type UnverifiedJwt } from '../../../core/kubernetes/unverified-jwt.js';
+import { RejectedTokens, type RejectedTokensConfig } from '../../../core/kubernetes/rejected-tokens.js';
+import { TokenCache, type Expiring } from '../../../core/kubernetes/token-cache.js';
 import { identityFromReview } from './review-result.js';
-import { loadKubeConfig, TokenReviewClient } from './review-client.js';
+import { TokenReviewClient } from './review-client.js';
 
 export interface TokenReviewVerifierOptions {
   /** From loadKubeConfig(): a kubeconfig file or the in-cluster service account. */
@@ -78,6 +79,6 @@ export function createTokenReviewVerifier(config: {
   audiences: string[];
   rejectedTokens?: RejectedTokensConfig;
 }): TokenReviewVerifier {
-  const kubeConfig = loadKubeConfig(config.kubeconfig ? { kubeconfigPath: config.kubeconfig } : { inCluster: true });
+  const kubeConfig = kubeConfigFrom(config.kubeconfig);
   return new TokenReviewVerifier({ kubeConfig, audiences: config.audiences, rejectedTokens: config.rejectedTokens });
 }

@@ -1,7 +1,7 @@
+import { kubeConfigFrom } from '../../../core/kubernetes/kubeconfig.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
-import { loadKubeConfig } from '../../attestor/k8s-tokenreview/review-client.js';
-import { certificatesFromPem } from '../../../ca-server/authority/chain.js';
+import { certificatesFromPem } from '../../../core/x509/chain.js';
 import { invalidArgument, MeshidError } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
 import type { x509 } from '../../../core/x509/peculiar.js';
@@ -10,7 +10,7 @@ import { distinctCertificates, isSelfSigned } from '../shared/certificates.js';
 import { upstreamFailureRecorder, type FailureRecorder } from '../shared/failure-metrics.js';
 import { checkMintRequest } from '../shared/mint-request.js';
 import { RootsNotifier } from '../shared/roots-notifier.js';
-import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../upstream-authority.js';
+import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../api/upstream-authority.js';
 import { CertificateRequests, requestOutcome, type RequestOutcome } from './certificate-requests.js';
 import { resolveCertManagerConfig, type CertManagerUpstreamConfig, type ResolvedCertManagerConfig } from './config.js';
 
@@ -54,7 +54,7 @@ export class CertManagerAuthority implements UpstreamAuthority {
         'bad_kubeconfig',
       );
     }
-    const kubeConfig = loadKubeConfig(config.kubeconfig ? { kubeconfigPath: config.kubeconfig } : { inCluster: true });
+    const kubeConfig = kubeConfigFrom(config.kubeconfig);
     this.state = { config, requests: new CertificateRequests(kubeConfig, config.namespace) };
     this.log.info({ namespace: config.namespace, issuer: config.issuerRef }, 'cert-manager upstream ready');
   }

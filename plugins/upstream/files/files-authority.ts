@@ -8,7 +8,7 @@ import { parseSigningCaCsr } from '../self-signed/csr.js';
 import { upstreamFailureRecorder, type FailureRecorder } from '../shared/failure-metrics.js';
 import { checkMintRequest } from '../shared/mint-request.js';
 import { RootsNotifier } from '../shared/roots-notifier.js';
-import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../upstream-authority.js';
+import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../api/upstream-authority.js';
 import { resolveFilesConfig, type FilesUpstreamConfig, type ResolvedFilesConfig } from './config.js';
 import { loadOperatorCa, type OperatorCa } from './operator-ca.js';
 

@@ -1,8 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { certificateKey, certificatesFromPem, samePublicKey, verifyCaChain } from '../../../ca-server/authority/chain.js';
-import { fingerprint } from '../../../ca-server/authority/signing-authority.js';
+import { certificateKey, certificatesFromPem, fingerprint, samePublicKey, verifyCaChain } from '../../../core/x509/chain.js';
 import { MeshidError } from '../../../core/errors.js';
 import type { CaIssuer } from '../../../core/x509/ca-cert.js';
 import { readPrivateKeyFile } from '../../../core/x509/key-file.js';

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { access, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { samePublicKey } from '../../../ca-server/authority/chain.js';
+import { certificatesToPem, samePublicKey } from '../../../core/x509/chain.js';
 import { MeshidError } from '../../../core/errors.js';
 import { createCaCertificate } from '../../../core/x509/ca-cert.js';
 import { readPrivateKeyFile, writeFileAtomic, writePrivateKeyFile } from '../../../core/x509/key-file.js';
@@ -116,7 +116,7 @@ async function createRootCertificate(
     notAfter: new Date(now.getTime() + config.rootTtlSeconds * 1000),
     trustDomain: config.trustDomain,
   });
-  await writeFileAtomic(certPath, certificate.toString('pem') + '\n', 0o644);
+  await writeFileAtomic(certPath, certificatesToPem([certificate]), 0o644);
   return certificate;
 }
 

@@ -1,8 +1,8 @@
+import { fingerprint } from '../../../core/x509/chain.js';
 import { MeshidError, invalidArgument } from '../../../core/errors.js';
 import { createCaCertificate } from '../../../core/x509/ca-cert.js';
 import type { x509 } from '../../../core/x509/peculiar.js';
-import { fingerprint } from '../../../ca-server/authority/signing-authority.js';
-import type { MintX509CaRequest, MintX509CaResult, PreparedRoot, UpstreamAuthority } from '../upstream-authority.js';
+import type { MintX509CaRequest, MintX509CaResult, PreparedRoot, UpstreamAuthority } from '../../api/upstream-authority.js';
 import { resolveSelfSignedConfig, type ResolvedSelfSignedConfig, type SelfSignedConfig } from './config.js';
 import { parseSigningCaCsr } from './csr.js';
 import { createRotatedRoot, hasRotatedRoots, loadOrCreateRoot, loadRotatedRoot, type Root } from './root-files.js';

@@ -1,5 +1,5 @@
+import { fingerprint } from '../../../core/x509/chain.js';
 import { X509Certificate as NodeCertificate } from 'node:crypto';
-import { fingerprint } from '../../../ca-server/authority/signing-authority.js';
 import type { x509 } from '../../../core/x509/peculiar.js';
 
 /** Whether a certificate is signed by its own key (a root). */

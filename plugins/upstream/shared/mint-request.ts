@@ -1,6 +1,6 @@
 import { invalidArgument } from '../../../core/errors.js';
 import type { TrustDomain } from '../../../core/spiffeid.js';
-import type { MintX509CaRequest } from '../upstream-authority.js';
+import type { MintX509CaRequest } from '../../api/upstream-authority.js';
 
 /** Refuses a mint request for another trust domain or with a TTL that is not a positive whole number of seconds. */
 export function checkMintRequest(upstream: string, trustDomain: TrustDomain, request: MintX509CaRequest): void {

@@ -1,8 +1,8 @@
-import { certificatesFromPem } from '../../../ca-server/authority/chain.js';
+import { certificatesFromPem } from '../../../core/x509/chain.js';
 import { MeshidError } from '../../../core/errors.js';
 import type { x509 } from '../../../core/x509/peculiar.js';
 import { distinctCertificates, isSelfSigned } from '../shared/certificates.js';
-import type { MintX509CaResult } from '../upstream-authority.js';
+import type { MintX509CaResult } from '../../api/upstream-authority.js';
 
 const WHAT = 'vault upstream authority: the sign-intermediate response';
 

@@ -6,7 +6,7 @@ import { parseSigningCaCsr } from '../self-signed/csr.js';
 import { upstreamFailureRecorder, type FailureRecorder } from '../shared/failure-metrics.js';
 import { checkMintRequest } from '../shared/mint-request.js';
 import { RootsNotifier } from '../shared/roots-notifier.js';
-import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../upstream-authority.js';
+import type { MintX509CaRequest, MintX509CaResult, UpstreamAuthority } from '../../api/upstream-authority.js';
 import { createVaultClient, vaultFailure, type VaultClient } from './client.js';
 import { resolveVaultConfig, type ResolvedVaultConfig, type VaultUpstreamConfig } from './config.js';
 import { chainFromSignResponse } from './sign-response.js';

@@ -13,6 +13,7 @@ import { createLogger } from '../../../../core/log.js';
 import { SpiffeId } from '../../../../core/spiffeid.js';
 import { createCsrPem } from '../../../../core/x509/csr-request.js';
 import { generateKeyPair, privateKeyToPem, privateKeyToPkcs8Der } from '../../../../core/x509/keys.js';
+import { dersToPem } from '../../../../core/x509/pem.js';
 import type {
   IdentitySource,
   JwtSvidMaterial,
@@ -20,7 +21,6 @@ import type {
   WorkloadCaller,
   X509SvidMaterial,
 } from '../../../../node-agent/identity-source.js';
-import { certificatesPem } from './pem.js';
 
 export const TRUST_DOMAIN = 'meshid.test';
 
@@ -74,7 +74,7 @@ export async function startCaIdentitySource(options: { svidTtlSeconds?: number }
     return {
       spiffeId,
       chainDer: issued.chainDer,
-      chainPem: certificatesPem(issued.chainDer),
+      chainPem: dersToPem(issued.chainDer),
       privateKeyDer: privateKeyToPkcs8Der(keys.privateKey),
       privateKeyPem: privateKeyToPem(keys.privateKey),
       notAfter: issued.notAfter,
@@ -166,7 +166,7 @@ export async function startCaIdentitySource(options: { svidTtlSeconds?: number }
         federated.set(trustDomainId, {
           trustDomainId,
           rootsDer,
-          rootsPem: certificatesPem(rootsDer),
+          rootsPem: dersToPem(rootsDer),
           jwks: JSON.stringify({ keys: [] }),
           sequence: Date.now(),
         });

@@ -1,9 +1,9 @@
 import { createPublicKey, X509Certificate as NodeX509Certificate, type KeyObject } from 'node:crypto';
-import { MeshidError } from './errors.js';
-import { SpiffeId, type TrustDomain } from './spiffeid.js';
-import { contents, contextTag, DerReader, TAG } from './x509/der.js';
-import { OID } from './x509/oids.js';
-import { x509 } from './x509/peculiar.js';
+import { MeshidError } from '../../core/errors.js';
+import { SpiffeId, type TrustDomain } from '../../core/spiffeid.js';
+import { contents, contextTag, DerReader, TAG } from '../../core/x509/der.js';
+import { OID } from '../../core/x509/oids.js';
+import { x509 } from '../../core/x509/peculiar.js';
 
 export interface SvidProfileOptions {
   /** The leaf must carry exactly this SPIFFE ID. */

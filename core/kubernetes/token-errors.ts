@@ -1,4 +1,4 @@
-import { MeshidError, unauthenticated } from '../../core/errors.js';
+import { MeshidError, unauthenticated } from '../errors.js';
 
 /**
  * Why a service-account token was refused. Each value is the stable `reason` label of the UNAUTHENTICATED

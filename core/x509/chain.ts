@@ -1,16 +1,17 @@
-import { createPublicKey, X509Certificate as NodeCertificate, type KeyObject } from 'node:crypto';
-import { MeshidError } from '../../core/errors.js';
-import { x509 } from '../../core/x509/peculiar.js';
+import { createHash, createPublicKey, X509Certificate as NodeCertificate, type KeyObject } from 'node:crypto';
+import { MeshidError } from '../errors.js';
+import { x509 } from './peculiar.js';
+import { dersToPem, pemToDers } from './pem.js';
 
 /** Concatenated PEM, one certificate per block, newline-terminated. */
 export function certificatesToPem(certs: x509.X509Certificate[]): string {
-  return certs.map((c) => `${c.toString('pem').trimEnd()}\n`).join('');
+  return dersToPem(certs.map((c) => new Uint8Array(c.rawData)));
 }
 
 /** Parses concatenated PEM certificates; `what` names the source in the error. */
 export function certificatesFromPem(pem: string, what: string): x509.X509Certificate[] {
   try {
-    const certs = x509.PemConverter.decode(pem).map((der) => new x509.X509Certificate(der));
+    const certs = pemToDers(pem).map((der) => new x509.X509Certificate(der));
     if (certs.length > 0) return certs;
   } catch {
     // reported below
@@ -19,6 +20,11 @@ export function certificatesFromPem(pem: string, what: string): x509.X509Certifi
 }
 
 export const toDer = (cert: x509.X509Certificate): Buffer => Buffer.from(cert.rawData);
+
+/** SHA-256 of the certificate's DER, hex: how bundles and acknowledgements name a root. */
+export function fingerprint(cert: x509.X509Certificate): string {
+  return createHash('sha256').update(toDer(cert)).digest('hex');
+}
 
 const spki = (key: KeyObject): Buffer => key.export({ format: 'der', type: 'spki' });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createCaCertificate } from '../../core/x509/ca-cert.js';
-import { generateKeyPair, toCryptoKey } from '../../core/x509/keys.js';
-import { x509 } from '../../core/x509/peculiar.js';
+import { createCaCertificate } from './ca-cert.js';
+import { generateKeyPair, toCryptoKey } from './keys.js';
+import { x509 } from './peculiar.js';
 import { makeRoot } from '../../test/authority/upstream-double.js';
 import { certificatesFromPem, certificatesToPem, verifyCaChain } from './chain.js';
 

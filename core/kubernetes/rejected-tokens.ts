@@ -1,4 +1,4 @@
-import { MeshidError } from '../../core/errors.js';
+import { MeshidError } from '../errors.js';
 
 export interface RejectedTokensConfig {
   /** How long a refused token is answered from memory. */

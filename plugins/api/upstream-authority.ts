@@ -1,5 +1,9 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../core/log.js';
 import type { TrustDomain } from '../../core/spiffeid.js';
+import type { KeyAlgorithm } from '../../core/x509/keys.js';
 import type { x509 } from '../../core/x509/peculiar.js';
+import type { PluginDefinition } from './plugin.js';
 
 export interface MintX509CaRequest {
   /** PEM CSR for meshid's signing CA (meshid generated and keeps the key). */
@@ -52,3 +56,18 @@ export interface UpstreamAuthority {
   prepareRoot?(): Promise<PreparedRoot>;
   close(): Promise<void>;
 }
+
+/** What the CA server hands every upstream plugin besides its own settings. */
+export interface UpstreamContext {
+  dataDir: string;
+  trustDomain: TrustDomain;
+  /** self-signed: key algorithm and lifetime of the embedded root. */
+  keyAlgorithm: KeyAlgorithm;
+  rootTtlSeconds: number;
+  log?: Logger;
+  /** Where upstream failure counters go (the CA server's metrics registry). */
+  registry?: Registry;
+}
+
+/** An upstream authority plugin (`ca.upstream.type`). */
+export type UpstreamPlugin<Settings> = PluginDefinition<Settings, UpstreamContext, UpstreamAuthority>;

@@ -1,12 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { certDer, createTestCa, TRUST_DOMAIN, type TestCa } from '../test/x509/fixtures.js';
-import { TrustDomain } from './spiffeid.js';
+import { TrustDomain } from '../../core/spiffeid.js';
+import { issuerKeyId } from '../../core/x509/ca-cert.js';
+import { generateKeyPair, keyAlgorithmOf, subjectKeyIdentifier, toCryptoKey, webCryptoSigningAlgorithm, type KeyAlgorithm, type KeyPair } from '../../core/x509/keys.js';
+import { createLeafSigner, leafValidity } from '../../core/x509/leaf.js';
+import { x509 } from '../../core/x509/peculiar.js';
+import { certDer, createTestCa, TRUST_DOMAIN, type TestCa } from './fixtures.js';
 import { checkX509SvidProfile } from './svid-profile.js';
-import { issuerKeyId } from './x509/ca-cert.js';
-import { generateKeyPair, keyAlgorithmOf, subjectKeyIdentifier, toCryptoKey, webCryptoSigningAlgorithm, type KeyAlgorithm, type KeyPair } from './x509/keys.js';
-import { createLeafSigner, leafValidity } from './x509/leaf.js';
-import { x509 } from './x509/peculiar.js';
 
 const ID = 'spiffe://example.org/ns/default/sa/web';
 const { digitalSignature, keyAgreement, keyCertSign, cRLSign } = x509.KeyUsageFlags;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MeshidError, unauthenticated } from '../../core/errors.js';
+import { MeshidError, unauthenticated } from '../errors.js';
 import { isCredentialRefusal, RejectedTokens } from './rejected-tokens.js';
 import { TokenCache } from './token-cache.js';
 

@@ -1,8 +1,8 @@
-import { issuerKeyId } from './ca-cert.js';
-import { keyAlgorithmOf, subjectKeyIdentifier, toCryptoKey, webCryptoSigningAlgorithm } from './keys.js';
-import { checkLeafRequest, LEAF_EXT_KEY_USAGES, leafKeyUsages, type LeafRequest, type LeafSignerOptions } from './leaf.js';
-import { KEY_USAGE_BIT } from './oids.js';
-import { x509 } from './peculiar.js';
+import { issuerKeyId } from '../../core/x509/ca-cert.js';
+import { keyAlgorithmOf, subjectKeyIdentifier, toCryptoKey, webCryptoSigningAlgorithm } from '../../core/x509/keys.js';
+import { checkLeafRequest, LEAF_EXT_KEY_USAGES, leafKeyUsages, type LeafRequest, type LeafSignerOptions } from '../../core/x509/leaf.js';
+import { KEY_USAGE_BIT } from '../../core/x509/oids.js';
+import { x509 } from '../../core/x509/peculiar.js';
 
 /**
  * The X509-SVID leaf built the straightforward way, with @peculiar/x509. Too slow for issuance (see

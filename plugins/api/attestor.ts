@@ -1,4 +1,6 @@
+import type { RejectedTokensConfig } from '../../core/kubernetes/rejected-tokens.js';
 import type { SpiffeId } from '../../core/spiffeid.js';
+import type { PluginDefinition } from './plugin.js';
 
 /** The outcome of attestation: who the caller is. Issuance takes identities only from here, never from a CSR. */
 export interface AttestedIdentity {
@@ -32,3 +34,16 @@ export interface ServiceAccountIdentity {
 export interface ServiceAccountTokenVerifier {
   verify(token: string): Promise<ServiceAccountIdentity>;
 }
+
+/** What the CA server hands a service-account token verifier besides its own settings. */
+export interface TokenVerifierContext {
+  /** Token audiences accepted (kubernetes.audiences). */
+  audiences: string[];
+  /** The CA's kubeconfig (kubernetes.kubeconfig); empty = in-cluster credentials. */
+  kubeconfig: string;
+  /** Refused tokens are remembered this long (limits.rejectedTokens); undefined = off. */
+  rejectedTokens?: RejectedTokensConfig;
+}
+
+/** A service-account token verifier plugin (`kubernetes.mode`). */
+export type TokenVerifierPlugin<Settings> = PluginDefinition<Settings, TokenVerifierContext, Promise<ServiceAccountTokenVerifier>>;
