@@ -37,6 +37,9 @@ const LIMIT_MODES = [
 ] as const;
 
 /** TLS connections x calls in flight in total. */
+/** Untimed load per server before the measured shapes. */
+const WARM_UP_SECONDS = 3;
+
 const SHAPES = [
   { connections: 1, concurrency: 1 },
   { connections: 4, concurrency: 16 },
@@ -73,18 +76,20 @@ async function main(): Promise<void> {
   const rows: Measurement[] = rawCrypto();
   const costs: string[] = [];
   const ratios: { shape: string; on: number; off: number }[] = [];
-  const measure = async (name: string, server: CaServer, connections: number, concurrency: number) => {
-    const [elu, cpu] = [performance.eventLoopUtilization(), process.cpuUsage()];
-    const row = await runGrpcLoad(name, {
+  const load = (name: string, server: CaServer, connections: number, concurrency: number, seconds: number) =>
+    runGrpcLoad(name, {
       target: `127.0.0.1:${server.grpcPort}`,
       method: createCertificate.path,
       messages,
       connections,
       concurrency,
-      seconds: SECONDS,
+      seconds,
       tls: { caPem: server.bundle().toPem(), serverName: 'localhost' },
       bearerToken: token,
     });
+  const measure = async (name: string, server: CaServer, connections: number, concurrency: number) => {
+    const [elu, cpu] = [performance.eventLoopUtilization(), process.cpuUsage()];
+    const row = await load(name, server, connections, concurrency, SECONDS);
     rows.push(row);
     // Wall-clock rates depend on what else the machine runs; these show where the server's time went.
     const used = process.cpuUsage(cpu);
@@ -96,6 +101,9 @@ async function main(): Promise<void> {
     return row.opsPerSec;
   };
   try {
+    // Untimed: both servers' hot paths are compiled before the first measured shape, which would otherwise
+    // pay the JIT warm-up for whichever mode it runs first.
+    for (const { mode, server } of servers) await load(`warm-up, ${mode}`, server, 4, 16, WARM_UP_SECONDS);
     for (const [i, { connections, concurrency }] of SHAPES.entries()) {
       const shape = `${connections} conn, ${concurrency} in flight`;
       const perSecond = new Map<string, number>();
