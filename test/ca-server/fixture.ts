@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { readCaServerConfig, type CaServerConfig } from '../../ca-server/config.js';
 import { startCaServer, type CaServer } from '../../ca-server/server.js';
 import { createLogger } from '../../core/log.js';
@@ -169,6 +169,31 @@ export class CaFixture {
     await this.standin?.close();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A started CA with the two clients most suites need: the admin socket and an anonymous agent client. */
+export interface CaWithClients {
+  ca: CaFixture;
+  admin: AdminServiceClient;
+  anonymous: NodeAgentServiceClient;
+}
+
+/**
+ * Starts a CA for the enclosing describe block (or file) before its tests, hands it to `started` (which
+ * usually assigns the suite's own variables), and closes the clients and the CA after them.
+ */
+export function useCa(options: CaFixtureOptions, started: (running: CaWithClients) => void): void {
+  let running: CaWithClients | undefined;
+  beforeAll(async () => {
+    const ca = await CaFixture.start(options);
+    running = { ca, admin: ca.adminClient(), anonymous: ca.agentClient() };
+    started(running);
+  });
+  afterAll(async () => {
+    running?.admin.close();
+    running?.anonymous.close();
+    await running?.ca.close();
+  });
 }
 
 const CLIENT_OPTIONS: grpc.ChannelOptions = { 'grpc.ssl_target_name_override': 'localhost' };

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkX509SvidProfile } from '../x509/svid-profile.js';
 import { TrustDomain } from '../../core/spiffeid.js';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
@@ -8,24 +8,16 @@ import type { AgentSVIDResponse__Output } from '../../protos/gen/meshid/v1/Agent
 import type { NodeAgentServiceClient } from '../../protos/gen/meshid/v1/NodeAgentService.js';
 import type { TrustBundle__Output } from '../../protos/gen/meshid/v1/TrustBundle.js';
 import { hashJoinToken, newJoinToken } from '../../plugins/attestor/join-token/token-text.js';
-import { CaFixture, derToPem, expectStatus, grpcError, newCsr, rpc, TRUST_DOMAIN, type ClientIdentity } from './fixture.js';
+import { CaFixture, derToPem, expectStatus, grpcError, newCsr, rpc, TRUST_DOMAIN, useCa, type ClientIdentity } from './fixture.js';
 
 let ca: CaFixture;
 let admin: AdminServiceClient;
 let anonymous: NodeAgentServiceClient;
 const clients: NodeAgentServiceClient[] = [];
 
-beforeAll(async () => {
-  ca = await CaFixture.start({ kubernetes: 'disabled' });
-  admin = ca.adminClient();
-  anonymous = ca.agentClient();
-});
-
-afterAll(async () => {
+useCa({ kubernetes: 'disabled' }, (running) => ({ ca, admin, anonymous } = running));
+afterAll(() => {
   for (const client of clients) client.close();
-  admin?.close();
-  anonymous?.close();
-  await ca?.close();
 });
 
 let agentCount = 0;

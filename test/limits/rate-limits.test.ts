@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
 import type { AgentSVIDResponse__Output } from '../../protos/gen/meshid/v1/AgentSVIDResponse.js';
 import type { NodeAgentServiceClient } from '../../protos/gen/meshid/v1/NodeAgentService.js';
-import { authorization, CaFixture, derToPem, expectStatus, newCsr, rpc, TRUST_DOMAIN, type ClientIdentity } from '../ca-server/fixture.js';
+import { authorization, CaFixture, useCa, derToPem, expectStatus, newCsr, rpc, TRUST_DOMAIN, type ClientIdentity } from '../ca-server/fixture.js';
 
 /** No waiting: a caller over the limit is refused at once, so the tests need no clock. */
 const NO_QUEUE = { maxWait: '0s' };
@@ -18,20 +18,9 @@ const bearer = (token: string) => authorization(`Bearer ${token}`);
 
 describe('attestation per source address (limits.attestationPerIp)', () => {
   let ca: CaFixture;
-  let admin: AdminServiceClient;
   let anonymous: NodeAgentServiceClient;
 
-  beforeAll(async () => {
-    ca = await CaFixture.start({ kubernetes: 'jwt', config: { limits: { attestationPerIp: { rate: 0.001, burst: 3 }, queue: NO_QUEUE } } });
-    admin = ca.adminClient();
-    anonymous = ca.agentClient();
-  });
-
-  afterAll(async () => {
-    admin?.close();
-    anonymous?.close();
-    await ca?.close();
-  });
+  useCa({ kubernetes: 'jwt', config: { limits: { attestationPerIp: { rate: 0.001, burst: 3 }, queue: NO_QUEUE } } }, (running) => ({ ca, anonymous } = running));
 
   it('valid Bearer tokens spend nothing, refused ones spend the budget, then the source is refused, even with a valid token', async () => {
     const client = ca.istioClient();
@@ -52,21 +41,10 @@ describe('attestation per source address (limits.attestationPerIp)', () => {
 });
 
 describe('AttestAgent per source address', () => {
-  let ca: CaFixture;
   let admin: AdminServiceClient;
   let anonymous: NodeAgentServiceClient;
 
-  beforeAll(async () => {
-    ca = await CaFixture.start({ kubernetes: 'disabled', config: { limits: { attestationPerIp: { rate: 0.001, burst: 2 }, queue: NO_QUEUE } } });
-    admin = ca.adminClient();
-    anonymous = ca.agentClient();
-  });
-
-  afterAll(async () => {
-    admin?.close();
-    anonymous?.close();
-    await ca?.close();
-  });
+  useCa({ kubernetes: 'disabled', config: { limits: { attestationPerIp: { rate: 0.001, burst: 2 }, queue: NO_QUEUE } } }, (running) => ({ admin, anonymous } = running));
 
   it('every call spends, successful or not', async () => {
     const token = await rpc(admin, admin.CreateJoinToken, { spiffe_id: '', ttl_seconds: 600 });
@@ -107,20 +85,12 @@ describe('signing per identity and per agent', () => {
   let anonymous: NodeAgentServiceClient;
   const clients: NodeAgentServiceClient[] = [];
 
-  beforeAll(async () => {
-    ca = await CaFixture.start({
+  useCa({
       kubernetes: 'jwt',
       config: { limits: { signingPerIdentity: { rate: 0.001, burst: 2 }, signingPerAgent: { rate: 0.001, burst: 4 }, queue: NO_QUEUE } },
-    });
-    admin = ca.adminClient();
-    anonymous = ca.agentClient();
-  });
-
-  afterAll(async () => {
+    }, (running) => ({ ca, admin, anonymous } = running));
+  afterAll(() => {
     for (const client of clients) client.close();
-    admin?.close();
-    anonymous?.close();
-    await ca?.close();
   });
 
   async function attestAgent(name: string): Promise<{ spiffeId: string; client: NodeAgentServiceClient }> {
