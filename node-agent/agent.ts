@@ -157,9 +157,9 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     await authz?.close();
     await endpoints?.close();
     policyFiles?.close();
-    policyWatcher?.close();
+    await policyWatcher?.close();
     entries?.close();
-    bundles.close();
+    await bundles.close();
     svids.close();
     identity.close();
     ca.close();

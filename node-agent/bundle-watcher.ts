@@ -115,9 +115,11 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     return true;
   }
 
-  close(): void {
+  /** Stops following the CA; resolves once a bundle file being written is complete (the data dir may go next). */
+  close(): Promise<void> {
     this.closed = true;
     this.stream.close();
+    return this.persisting.catch(() => undefined);
   }
 
   /** Empty from CA servers that predate the field: then no re-issue is ever triggered. */

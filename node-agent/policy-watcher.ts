@@ -75,8 +75,10 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
     this.stream.start();
   }
 
-  close(): void {
+  /** Stops following the CA; resolves once a policy file being written is complete. */
+  close(): Promise<void> {
     this.stream.close();
+    return this.persisting.catch(() => undefined);
   }
 
   /** Resolves once every applied set has been written to the data dir. */

@@ -47,7 +47,7 @@ afterAll(async () => {
   await agent?.close();
   await stopCa();
   // A closed agent may still be persisting the last bundle it applied: retry while the dir refills.
-  await rm(root, { recursive: true, force: true, maxRetries: 5 });
+  await rm(root, { recursive: true, force: true });
 });
 
 afterEach(() => {
