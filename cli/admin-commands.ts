@@ -3,7 +3,7 @@ import { durationSeconds } from '../core/config-values.js';
 import { loadProto } from '../protos/load.js';
 import type { ProtoGrpcType } from '../protos/gen/admin.js';
 import type { AdminServiceClient } from '../protos/gen/meshid/v1/AdminService.js';
-import { allowOptions, flag, option, requiredOption, UsageError, type Args } from './args.js';
+import { allowOptions, flag, operand, option, requiredOption, UsageError, type Args } from './args.js';
 import { call } from './grpc-client.js';
 
 export const DEFAULT_ADMIN_SOCKET = './.meshid/ca/admin.sock';
@@ -58,8 +58,7 @@ export async function runAdminCommand(noun: string, verb: string | undefined, ar
       }
       case 'token revoke': {
         allowOptions(args, COMMON);
-        const id = args.positionals[2];
-        if (!id) throw new UsageError('usage: meshid token revoke <id>');
+        const id = operand(args, 'meshid token revoke <id>');
         await call(client, client.RevokeJoinToken, { id });
         console.log(`revoked join token ${id}`);
         return;
@@ -89,8 +88,7 @@ export async function runAdminCommand(noun: string, verb: string | undefined, ar
       }
       case 'entry delete': {
         allowOptions(args, COMMON);
-        const id = args.positionals[2];
-        if (!id) throw new UsageError('usage: meshid entry delete <id>');
+        const id = operand(args, 'meshid entry delete <id>');
         await call(client, client.DeleteEntry, { id });
         console.log(`deleted entry ${id}`);
         return;
@@ -106,24 +104,21 @@ export async function runAdminCommand(noun: string, verb: string | undefined, ar
       }
       case 'agent evict': {
         allowOptions(args, COMMON);
-        const id = args.positionals[2];
-        if (!id) throw new UsageError('usage: meshid agent evict <spiffe-id>');
+        const id = operand(args, 'meshid agent evict <spiffe-id>');
         await call(client, client.EvictAgent, { spiffe_id: id });
         console.log(`evicted ${id}: its SVIDs are refused now; it may attest again (ban it to keep it out)`);
         return;
       }
       case 'agent ban': {
         allowOptions(args, [...COMMON, 'reason']);
-        const id = args.positionals[2];
-        if (!id) throw new UsageError('usage: meshid agent ban <spiffe-id> [--reason TEXT]');
+        const id = operand(args, 'meshid agent ban <spiffe-id> [--reason TEXT]');
         await call(client, client.BanAgent, { spiffe_id: id, reason: option(args, 'reason') ?? '' });
         console.log(`banned ${id}: its SVIDs are refused now and it cannot attest again until unbanned`);
         return;
       }
       case 'agent unban': {
         allowOptions(args, COMMON);
-        const id = args.positionals[2];
-        if (!id) throw new UsageError('usage: meshid agent unban <spiffe-id>');
+        const id = operand(args, 'meshid agent unban <spiffe-id>');
         await call(client, client.UnbanAgent, { spiffe_id: id });
         console.log(`unbanned ${id}: it may attest again (with a new join token for VM agents)`);
         return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowOptions, parseArgs, UsageError } from './args.js';
+import { allowOptions, operand, parseArgs, UsageError } from './args.js';
 
 const parsed = (...argv: string[]) => {
   const args = parseArgs(argv, ['help', 'json', 'force']);
@@ -29,5 +29,10 @@ describe('parseArgs', () => {
     expect(() => allowOptions(parseArgs(['entry', 'list', '--parent', 'x']), ['socket', 'parent-id'])).toThrow(
       new UsageError('unknown option --parent (this command takes: --socket, --parent-id)'),
     );
+  });
+
+  it('operand is the command\'s third word, or a usage error', () => {
+    expect(operand(parseArgs(['entry', 'delete', 'e-1']), 'meshid entry delete <id>')).toBe('e-1');
+    expect(() => operand(parseArgs(['entry', 'delete']), 'meshid entry delete <id>')).toThrow(new UsageError('usage: meshid entry delete <id>'));
   });
 });

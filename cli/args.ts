@@ -53,6 +53,13 @@ export function requiredOption(args: Args, name: string): string {
   return value;
 }
 
+/** The command's object, e.g. the ID in `meshid entry delete <id>` (the third word); `usage` when it is missing. */
+export function operand(args: Args, usage: string): string {
+  const value = args.positionals[2];
+  if (!value) throw new UsageError(`usage: ${usage}`);
+  return value;
+}
+
 export function flag(args: Args, name: string): boolean {
   return option(args, name) === 'true';
 }
