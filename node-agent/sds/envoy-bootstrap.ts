@@ -1,3 +1,4 @@
+import { ISTIO_TOKEN_HEADER } from '../sockets/caller.js';
 import { VALIDATION_METADATA_KEY } from './sds-service.js';
 import { DEFAULT_CERT, OWN_ROOTS, type ValidationMode } from './secrets.js';
 
@@ -7,6 +8,12 @@ export type EnvoyAddress = { pipe: string } | { host: string; port: number };
 export interface EnvoyBootstrapOptions {
   /** The agent's socket (VM: the caller's per-uid socket; Kubernetes: the shared one). */
   sdsSocket: string;
+  /**
+   * Kubernetes mode: the pod's projected service-account token file. Envoy re-reads it for every SDS stream
+   * (file-based call credentials) and sends it as `authorization: Bearer`, so a token the kubelet refreshed is
+   * picked up without a restart.
+   */
+  sdsTokenFile?: string;
   nodeId: string;
   /** Envoy's --service-cluster; default "meshid". */
   cluster?: string;
@@ -33,6 +40,8 @@ export interface EnvoyBootstrapOptions {
 }
 
 const SDS_CLUSTER = 'meshid_sds';
+/** Envoy's Google gRPC credentials factory that reads call metadata from a file (its from_plugin needs it). */
+const FILE_CREDENTIALS = 'envoy.grpc_credentials.file_based_metadata';
 const AUTHZ_CLUSTER = 'meshid_authz';
 
 /**
@@ -44,7 +53,8 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
   const certificateName = options.certificateName ?? DEFAULT_CERT;
   const validationName = options.validationContextName ?? OWN_ROOTS;
   const listeners: unknown[] = [];
-  const clusters: unknown[] = [grpcCluster(SDS_CLUSTER, options.sdsSocket)];
+  const clusters: unknown[] = options.sdsTokenFile ? [] : [grpcCluster(SDS_CLUSTER, options.sdsSocket)];
+  const sds = sdsConfig(options);
 
   if (options.inbound) {
     const authz = options.extAuthz;
@@ -59,7 +69,7 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
         typed_config: {
           '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
           require_client_certificate: true,
-          common_tls_context: commonTlsContext(certificateName, validationName),
+          common_tls_context: commonTlsContext(sds, certificateName, validationName),
         },
       }),
     );
@@ -75,7 +85,7 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
         name: 'envoy.transport_sockets.tls',
         typed_config: {
           '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-          common_tls_context: commonTlsContext(certificateName, validationName, options.outbound.serverIds),
+          common_tls_context: commonTlsContext(sds, certificateName, validationName, options.outbound.serverIds),
         },
       },
     });
@@ -95,23 +105,41 @@ export function envoyBootstrap(options: EnvoyBootstrapOptions): Record<string, u
   };
 }
 
-function sdsConfig() {
+/** Envoy's own gRPC client needs a cluster; call credentials that read a file exist only for Google gRPC. */
+function sdsConfig(options: EnvoyBootstrapOptions) {
+  const service = options.sdsTokenFile
+    ? {
+        google_grpc: {
+          target_uri: `unix:${options.sdsSocket}`,
+          stat_prefix: SDS_CLUSTER,
+          credentials_factory_name: FILE_CREDENTIALS,
+          channel_credentials: { local_credentials: {} },
+          call_credentials: [
+            {
+              from_plugin: {
+                name: FILE_CREDENTIALS,
+                typed_config: {
+                  '@type': 'type.googleapis.com/envoy.config.grpc_credential.v3.FileBasedMetadataConfig',
+                  secret_data: { filename: options.sdsTokenFile },
+                  header_key: ISTIO_TOKEN_HEADER,
+                },
+              },
+            },
+          ],
+        },
+      }
+    : { envoy_grpc: { cluster_name: SDS_CLUSTER } };
   return {
     resource_api_version: 'V3',
-    api_config_source: {
-      api_type: 'GRPC',
-      transport_api_version: 'V3',
-      grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }],
-      set_node_on_first_message_only: true,
-    },
+    api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [service], set_node_on_first_message_only: true },
   };
 }
 
-function commonTlsContext(certificateName: string, validationName: string, peerIds: string[] = []) {
-  const validationSds = { name: validationName, sds_config: sdsConfig() };
+function commonTlsContext(sds: ReturnType<typeof sdsConfig>, certificateName: string, validationName: string, peerIds: string[] = []) {
+  const validationSds = { name: validationName, sds_config: sds };
   return {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-    tls_certificate_sds_secret_configs: [{ name: certificateName, sds_config: sdsConfig() }],
+    tls_certificate_sds_secret_configs: [{ name: certificateName, sds_config: sds }],
     ...(peerIds.length === 0
       ? { validation_context_sds_secret_config: validationSds }
       : {

@@ -6,7 +6,9 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type PeerName = 'envoy' | 'bao' | 'go-spiffe-client' | 'grpc-load' | 'h2spec' | 'openssl' | 'postgres' | 'initdb';
+export type PeerName =
+  | 'envoy' | 'bao' | 'go-spiffe-client' | 'grpc-load' | 'h2spec' | 'openssl' | 'postgres' | 'initdb'
+  | 'etcd' | 'kube-apiserver' | 'helm' | 'cert-manager-controller';
 
 /** The checkout: the nearest directory above this file with a package.json (also from the compiled dist/). */
 const REPO_ROOT = (function findRoot(dir: string): string {
@@ -43,6 +45,16 @@ export function requirePeer(name: PeerName, options: RequirePeerOptions = {}): s
             '(the first run downloads and builds for about a minute, later runs take under a second)',
     );
   }
+}
+
+/** CRDs provision-peers.sh links from pinned modules: Istio's (one file) and cert-manager's (a directory). */
+export type PeerCrds = 'istio.yaml' | 'cert-manager';
+
+/** Absolute path of provisioned CRDs; throws with what to do when they are missing. */
+export function requireCrds(name: PeerCrds, options: RequirePeerOptions = {}): string {
+  const target = path.join(path.dirname(options.binDir ?? PEER_BIN_DIR), 'crds', name);
+  if (existsSync(target)) return target;
+  throw new Error(`CRDs "${name}" are not provisioned (${target}): run \`${PROVISION}\``);
 }
 
 export interface PinnedVersions {

@@ -16,7 +16,7 @@ export interface TokenReviewVerifierOptions {
   requestTimeoutMs?: number;
   /** Default 10,000 tokens. */
   cacheMaxEntries?: number;
-  /** A review is reused until the token's exp, but never longer than this. Default 24 h. */
+  /** A review is reused until the token's exp, but never longer than this. Default 10 s. */
   maxCacheSeconds?: number;
   /** Reuse period for a token without exp. Default 60 s. */
   noExpiryCacheSeconds?: number;
@@ -47,7 +47,7 @@ export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
     this.cache = new TokenCache(opts.cacheMaxEntries ?? 10_000, opts.rejectedTokens && new RejectedTokens(opts.rejectedTokens));
     this.audiences = [...opts.audiences];
     this.now = opts.now ?? Date.now;
-    this.maxCacheMs = (opts.maxCacheSeconds ?? 24 * 3600) * 1000;
+    this.maxCacheMs = (opts.maxCacheSeconds ?? 10) * 1000;
     this.noExpiryCacheMs = (opts.noExpiryCacheSeconds ?? 60) * 1000;
   }
 
@@ -78,7 +78,8 @@ export function createTokenReviewVerifier(config: {
   kubeconfig: string;
   audiences: string[];
   rejectedTokens?: RejectedTokensConfig;
+  maxCacheSeconds?: number;
 }): TokenReviewVerifier {
   const kubeConfig = kubeConfigFrom(config.kubeconfig);
-  return new TokenReviewVerifier({ kubeConfig, audiences: config.audiences, rejectedTokens: config.rejectedTokens });
+  return new TokenReviewVerifier({ ...config, kubeConfig });
 }
