@@ -25,6 +25,7 @@ import {
 } from './plugin-catalog.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './authority/jwt-keys.js';
 import { readCaLimits, type CaLimitsConfig } from './limits/config.js';
+import { readBundleConfigMap, type BundleConfigMapConfig } from './bundle-publication/config.js';
 
 export interface ListenAddress {
   host: string;
@@ -44,6 +45,8 @@ export interface KubernetesAttestationConfig {
   trustedNodeAccounts: string[];
   /** The verifier plugin's own settings (jwt: issuer, jwksFile, oidcDiscoveryUrl, caFile), as it read them. */
   verifier: object;
+  /** The trust bundle published into a ConfigMap per namespace; independent of mode. */
+  bundleConfigMap: BundleConfigMapConfig;
 }
 
 /** Authorization policies the CA distributes to node agents (WatchPolicies); at most one source. */
@@ -234,7 +237,7 @@ function readJwt(j: Record<string, unknown>): CaServerConfig['jwt'] {
 
 function readKubernetes(k: Record<string, unknown>): KubernetesAttestationConfig {
   rejectUnknownKeys('kubernetes', k, [
-    'mode', 'audiences', 'kubeconfig', 'issuer', 'jwksFile', 'oidcDiscoveryUrl', 'caFile', 'trustedNodeAccounts',
+    'mode', 'audiences', 'kubeconfig', 'issuer', 'jwksFile', 'oidcDiscoveryUrl', 'caFile', 'trustedNodeAccounts', 'reviewCacheTtl', 'bundleConfigMap',
   ]);
   const mode = oneOf('kubernetes.mode', k.mode ?? CONFIG_DEFAULTS.kubernetes.mode, ['disabled', ...TOKEN_VERIFIER_TYPES]);
   const cfg: KubernetesAttestationConfig = {
@@ -243,6 +246,7 @@ function readKubernetes(k: Record<string, unknown>): KubernetesAttestationConfig
     kubeconfig: str('kubernetes.kubeconfig', k.kubeconfig ?? ''),
     trustedNodeAccounts: list('kubernetes.trustedNodeAccounts', k.trustedNodeAccounts ?? []),
     verifier: mode === 'disabled' ? {} : readTokenVerifierSettings('kubernetes', mode, k),
+    bundleConfigMap: readBundleConfigMap('kubernetes.bundleConfigMap', k.bundleConfigMap),
   };
   if (cfg.mode !== 'disabled' && cfg.audiences.length === 0) {
     throw new ConfigError('kubernetes.audiences', 'at least one audience is required so tokens minted for other services are refused');

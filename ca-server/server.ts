@@ -20,6 +20,7 @@ import { BundleAcks } from './authority/bundle-acks.js';
 import { JwtKeyManager } from './authority/jwt-keys.js';
 import { AuthorityManager } from './authority/manager.js';
 import { RootRotation } from './authority/root-rotation.js';
+import { startBundlePublication } from './bundle-publication/publication.js';
 import type { CaServerConfig } from './config.js';
 import type { DataStore } from './datastore/datastore.js';
 import { SqliteDataStore } from './datastore/sqlite.js';
@@ -140,6 +141,9 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
   });
 
   const policies = await startPolicyDistribution(config.policies, { kubeconfig: config.kubernetes.kubeconfig, log, registry: metrics.registry });
+  const bundlePublication = config.kubernetes.bundleConfigMap.enabled
+    ? startBundlePublication(config.kubernetes.bundleConfigMap, { kubeconfig: config.kubernetes.kubeconfig, bundle, log, registry: metrics.registry })
+    : undefined;
 
   // Public TLS listener: Istio CA API + meshid node-agent API.
   const agentStreams = new AgentStreams();
@@ -233,6 +237,7 @@ export async function startCaServer(config: CaServerConfig, log: Logger): Promis
     async close() {
       ready = false;
       unsubscribeServing();
+      await bundlePublication?.close();
       bundle.close();
       policies.close();
       serving.close();
