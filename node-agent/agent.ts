@@ -174,6 +174,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
         log,
         metrics: metrics.registry,
         limits: config.limits.workloadSockets,
+        tokenStreamFraction: config.kubernetes.streamTokenFraction,
         onConnectionRefused: () => metrics.rateLimited.inc({ limit: 'workloadSockets.maxConnections' }),
       });
       endpoints = started;

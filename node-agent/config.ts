@@ -46,6 +46,11 @@ export interface NodeAgentConfig {
      * misconfiguration (or a copied token), not an identity to serve this node's workloads with.
      */
     nodeName: string;
+    /**
+     * Workload streams (SDS, Workload API) end at this fraction of the caller's pod token lifetime, so the
+     * caller reconnects with the token the kubelet refreshed (at 80%) before the old one expires.
+     */
+    streamTokenFraction: number;
   };
   rotation: { fraction: number; jitter: number };
   backoff: { initialMs: number; maxMs: number };
@@ -81,7 +86,7 @@ export const AGENT_CONFIG_DEFAULTS = {
   server: { address: 'localhost:15012', tlsServerName: '', trustBundleFile: '', callTimeout: '10s' },
   dataDir: './.meshid/agent',
   socketDir: './.meshid/sockets',
-  kubernetes: { tokenFile: '/var/run/secrets/tokens/meshid-agent', nodeName: '' },
+  kubernetes: { tokenFile: '/var/run/secrets/tokens/meshid-agent', nodeName: '', streamTokenFraction: 0.9 },
   rotation: { fraction: 0.5, jitter: 0.1 },
   backoff: { initial: '1s', max: '60s' },
   cache: { maxIdentities: 1000, idleTimeout: '10m' },
@@ -125,7 +130,11 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
   const trustBundleFile = str('server.trustBundleFile', server.trustBundleFile ?? d.server.trustBundleFile);
 
   const kubernetes = section('kubernetes', raw.kubernetes);
-  rejectUnknownKeys('kubernetes', kubernetes, ['tokenFile', 'nodeName']);
+  rejectUnknownKeys('kubernetes', kubernetes, ['tokenFile', 'nodeName', 'streamTokenFraction']);
+  const streamTokenFraction = number('kubernetes.streamTokenFraction', kubernetes.streamTokenFraction ?? d.kubernetes.streamTokenFraction);
+  if (!(streamTokenFraction > 0 && streamTokenFraction < 1)) {
+    throw new ConfigError('kubernetes.streamTokenFraction', 'must be between 0 and 1 (exclusive), e.g. 0.9: after the kubelet refreshes the token at 0.8');
+  }
   const rotation = section('rotation', raw.rotation);
   rejectUnknownKeys('rotation', rotation, ['fraction', 'jitter']);
   const fraction = number('rotation.fraction', rotation.fraction ?? d.rotation.fraction);
@@ -169,6 +178,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     kubernetes: {
       tokenFile: path.resolve(str('kubernetes.tokenFile', kubernetes.tokenFile ?? d.kubernetes.tokenFile)),
       nodeName: readNodeName(kubernetes.nodeName ?? d.kubernetes.nodeName),
+      streamTokenFraction,
     },
     rotation: { fraction, jitter },
     backoff: { initialMs, maxMs },

@@ -11,6 +11,7 @@ import { LOADER_OPTIONS } from '../../protos/load.js';
 import type { IdentitySource, WorkloadCaller, X509SvidMaterial } from '../identity-source.js';
 import { CallerSvids } from '../sockets/caller-svids.js';
 import { describeCaller, type CallerResolver } from '../sockets/caller.js';
+import { watchTokenDeadline } from '../sockets/token-deadline.js';
 import type { SdsMetrics } from './metrics.js';
 import { SdsStream, versionOf } from './sds-stream.js';
 import { needsSvids, packAny, resolveSecrets, SECRET_TYPE_URL, type ValidationMode } from './secrets.js';
@@ -42,10 +43,12 @@ export interface SdsServiceOptions {
   callerOf: CallerResolver;
   log: Logger;
   metrics: SdsMetrics;
+  /** Kubernetes mode: streams end at this fraction of the caller's token lifetime (watchTokenDeadline). */
+  tokenStreamFraction: number;
 }
 
 /** envoy.service.secret.v3.SecretDiscoveryService: the caller's SVIDs and the trust bundles as Envoy secrets. */
-export function sdsService({ source, callerOf, log, metrics }: SdsServiceOptions): SecretDiscoveryServiceHandlers {
+export function sdsService({ source, callerOf, log, metrics, tokenStreamFraction }: SdsServiceOptions): SecretDiscoveryServiceHandlers {
   const refused = (rpc: string, err: unknown) => {
     metrics.errors.inc({ rpc, code: resultLabel(err) });
     return toServiceError(err, log, rpc);
@@ -80,6 +83,7 @@ export function sdsService({ source, callerOf, log, metrics }: SdsServiceOptions
         metrics,
       });
       const unwatchBundles = source.watchBundles(() => stream.onChange());
+      const stopDeadline = watchTokenDeadline(caller, tokenStreamFraction, streamLog, (err) => end(err));
       metrics.streams.inc();
       let finished = false;
       const finish = () => {
@@ -88,6 +92,7 @@ export function sdsService({ source, callerOf, log, metrics }: SdsServiceOptions
         stream.close();
         svids.close();
         unwatchBundles();
+        stopDeadline();
         metrics.streams.dec();
       };
       const end = (err: unknown) => {

@@ -51,6 +51,8 @@ export interface WorkloadEndpointsOptions {
   /** Caps of each socket (default: limits.workloadSockets' defaults); `onConnectionRefused` counts refusals. */
   limits?: GrpcListenerLimits;
   onConnectionRefused?: () => void;
+  /** Kubernetes mode: workload streams end at this fraction of the caller's token lifetime. Default 0.9. */
+  tokenStreamFraction?: number;
 }
 
 export interface WorkloadEndpoints {
@@ -83,8 +85,9 @@ export async function startWorkloadEndpoints(options: WorkloadEndpointsOptions):
 
   const serve = async (socketPath: string, callerOf: CallerResolver): Promise<grpc.Server> => {
     const server = new CappedGrpcServer(limits, {}, options.onConnectionRefused);
-    server.addService(sdsDefinition, sdsService({ source, callerOf, log, metrics: sdsMetrics }));
-    server.addService(workloadApiDefinition, workloadApiService({ source, callerOf, log, metrics: workloadApiMetrics }));
+    const services = { source, callerOf, log, tokenStreamFraction: options.tokenStreamFraction ?? 0.9 };
+    server.addService(sdsDefinition, sdsService({ ...services, metrics: sdsMetrics }));
+    server.addService(workloadApiDefinition, workloadApiService({ ...services, metrics: workloadApiMetrics }));
     await server.listen({ path: socketPath }, grpc.ServerCredentials.createInsecure());
     return server;
   };

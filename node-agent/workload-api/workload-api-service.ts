@@ -9,6 +9,7 @@ import type { ProtoGrpcType } from '../../protos/gen/workload.js';
 import { loadProto } from '../../protos/load.js';
 import type { IdentitySource, TrustBundleMaterial, WorkloadCaller } from '../identity-source.js';
 import { CallerSvids } from '../sockets/caller-svids.js';
+import { watchTokenDeadline } from '../sockets/token-deadline.js';
 import { describeCaller, type CallerResolver } from '../sockets/caller.js';
 import { validateJwtSvid } from './jwt-validation.js';
 import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './messages.js';
@@ -27,6 +28,8 @@ export interface WorkloadApiServiceOptions {
   callerOf: CallerResolver;
   log: Logger;
   metrics: WorkloadApiMetrics;
+  /** Kubernetes mode: streams end at this fraction of the caller's token lifetime (watchTokenDeadline). */
+  tokenStreamFraction: number;
 }
 
 /** What a server stream sends: the full state, re-rendered after every change. */
@@ -40,7 +43,7 @@ interface StreamState<T> {
  * identity (else PERMISSION_DENIED), then the agent's state (UNAVAILABLE while it has nothing to serve).
  * Streams send their first message at once and the complete state again on every rotation or bundle change.
  */
-export function workloadApiService({ source, callerOf, log, metrics }: WorkloadApiServiceOptions): SpiffeWorkloadAPIHandlers {
+export function workloadApiService({ source, callerOf, log, metrics, tokenStreamFraction }: WorkloadApiServiceOptions): SpiffeWorkloadAPIHandlers {
   const admit = (metadata: grpc.Metadata): WorkloadCaller => {
     const values = metadata.get(SECURITY_HEADER);
     if (values.length !== 1 || values[0] !== 'true') {
@@ -108,10 +111,12 @@ export function workloadApiService({ source, callerOf, log, metrics }: WorkloadA
         void pump();
       });
       metrics.streams.inc({ rpc });
+      const stopDeadline = watchTokenDeadline(caller, tokenStreamFraction, streamLog, (err) => fail(err));
       const finish = () => {
         if (finished) return;
         finished = true;
         state.close();
+        stopDeadline();
         metrics.streams.dec({ rpc });
       };
       const fail = (err: unknown) => {

@@ -17,7 +17,8 @@ import type { NodeAgent } from '../../node-agent/agent.js';
 import { loadNodeAgentConfig, type NodeAgentConfig } from '../../node-agent/config.js';
 import { envoyBootstrap } from '../../node-agent/sds/envoy-bootstrap.js';
 import type { WorkloadCaller } from '../../node-agent/identity-source.js';
-import { startEnvoy } from '../node-agent/interop/support/envoy.js';
+import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
+import { startEnvoy, type EnvoyProcess } from '../node-agent/interop/support/envoy.js';
 import { LogCapture, startAgent, tempDir } from '../node-agent/agent-fixture.js';
 import { KubeCluster, type CreatedPod } from '../peers/kube-cluster.js';
 import { checkX509SvidProfile } from '../x509/svid-profile.js';
@@ -50,7 +51,8 @@ async function daemonSetConfig(token: string | undefined, nodeName = 'node-a'): 
       server: { address: `127.0.0.1:${ca.grpcPort}`, tlsServerName: 'localhost', trustBundleFile: ca.bundleFile },
       dataDir: path.join(dir, 'data'),
       socketDir: path.join(dir, 'sockets'),
-      kubernetes: { tokenFile },
+      // 600 s tokens (TokenRequest's minimum) end their workload streams after 2.4 s instead of 540 s.
+      kubernetes: { tokenFile, streamTokenFraction: 0.004 },
       backoff: { initial: '50ms', max: '400ms' },
       listen: { ops: '127.0.0.1:0' },
     }),
@@ -193,11 +195,16 @@ describe('workload SVIDs for real pod tokens', () => {
 });
 
 describe('a real Envoy on the node', () => {
-  it("gets its pod's identity over SDS, sending the projected token file it re-reads per stream", async () => {
+  type Cert = { serial_number: string; subject_alt_names: { uri?: string }[] };
+  const servedCerts = async (envoy: EnvoyProcess) =>
+    (JSON.parse((await envoy.admin('/certs')).body) as { certificates: { ca_cert: Cert[]; cert_chain: Cert[] }[] }).certificates;
+  const leafSerial = async (envoy: EnvoyProcess) => (await servedCerts(envoy)).flatMap((c) => c.cert_chain.map((cert) => cert.serial_number))[0];
+
+  it("gets its pod's identity over SDS, and a new one with the token the kubelet refreshed before the old one expires", async () => {
     const dir = path.join(root, 'envoy');
     await mkdir(dir, { recursive: true });
     const tokenFile = path.join(dir, 'istio-token');
-    await writeFile(tokenFile, await podToken(pods.webA));
+    await writeFile(tokenFile, await cluster.podToken(pods.webA, [AUDIENCE], 600));
     await chmod(tokenFile, 0o600);
     const adminSocket = path.join(dir, 'admin.sock');
     const envoy = await startEnvoy({
@@ -214,15 +221,19 @@ describe('a real Envoy on the node', () => {
     });
     try {
       await envoy.ready();
-      type Cert = { serial_number: string; subject_alt_names: { uri?: string }[] };
-      const certs = JSON.parse((await envoy.admin('/certs')).body) as { certificates: { ca_cert: Cert[]; cert_chain: Cert[] }[] };
-      const uris = certs.certificates.flatMap((c) => c.cert_chain.flatMap((cert) => cert.subject_alt_names.map((san) => san.uri)));
+      const certs = await servedCerts(envoy);
+      const uris = certs.flatMap((c) => c.cert_chain.flatMap((cert) => cert.subject_alt_names.map((san) => san.uri)));
       expect(uris).toContain(`spiffe://${TD}/ns/shop/sa/web`);
       // ROOTCA is the CA's trust bundle.
       const rootSerials = agent.source.ownBundle().rootsDer.map((der) => new X509Certificate(der).serialNumber.toLowerCase());
-      expect(certs.certificates.flatMap((c) => c.ca_cert.map((cert) => cert.serial_number.toLowerCase()))).toEqual(
-        expect.arrayContaining(rootSerials),
-      );
+      expect(certs.flatMap((c) => c.ca_cert.map((cert) => cert.serial_number.toLowerCase()))).toEqual(expect.arrayContaining(rootSerials));
+
+      // The kubelet refreshes the projected token; the agent ends the stream before the old token expires and
+      // Envoy reconnects with the new file: a certificate minted with the new token replaces the first one.
+      const first = await leafSerial(envoy);
+      await writeFile(tokenFile, await cluster.podToken(pods.webA, [AUDIENCE], 600));
+      await pollUntil(() => leafSerial(envoy), (serial) => serial !== undefined && serial !== first, 'a certificate for the refreshed token', 20_000);
+      expect(agentLogs.text()).toContain('ending the stream before its service-account token expires');
     } finally {
       await envoy.stop();
     }

@@ -66,6 +66,8 @@ describe('node agent config', () => {
     [{ joinToken: 'x', joinTokenFile: '/tmp/t' }, /^config joinTokenFile: set either joinToken or joinTokenFile/],
     [{ joinTokenFile: '/nonexistent/token' }, /^config joinTokenFile: cannot read \/nonexistent\/token: ENOENT/],
     [{ listen: { ops: 'localhost' } }, /^config listen.ops: expected "host:port"/],
+    [{ kubernetes: { nodeName: 'Node_A' } }, /^config kubernetes.nodeName: "Node_A" is not a Kubernetes node name/],
+    [{ kubernetes: { streamTokenFraction: 1 } }, /^config kubernetes.streamTokenFraction: must be between 0 and 1/],
   ])('rejects %j naming the key', (raw, message) => {
     expect(() => readNodeAgentConfig(raw)).toThrow(message);
   });
