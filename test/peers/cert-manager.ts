@@ -6,15 +6,14 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Watch } from '@kubernetes/client-node';
-import YAML from 'yaml';
 import { createCsrPem } from '../../core/x509/csr-request.js';
-import { freePort, type KubeCluster } from './kube-cluster.js';
+import { freePort, readCrds, type KubeCluster } from './kube-cluster.js';
 import { requirePeer } from './peers.js';
 
 const INTEROP_DIR = fileURLToPath(new URL('../interop/cert-manager/', import.meta.url));
@@ -39,7 +38,7 @@ export interface CertificateRequest {
   status?: { conditions?: Condition[]; certificate?: string; ca?: string };
 }
 
-interface Resource {
+export interface Resource {
   metadata: { name: string; generation?: number; resourceVersion?: string };
   status?: { conditions?: Condition[]; revision?: number };
 }
@@ -79,7 +78,7 @@ async function moduleDir(): Promise<string> {
     // GOPROXY=off: from the module cache only; a test never downloads.
     const { stdout } = await promisify(execFile)('go', ['mod', 'download', '-json', `${MODULE}@${version}`], {
       cwd: INTEROP_DIR,
-      env: { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod' },
+      env: { ...process.env, GOPROXY: 'off' },
     });
     return (JSON.parse(stdout) as { Dir: string }).Dir;
   } catch (err) {
@@ -88,11 +87,8 @@ async function moduleDir(): Promise<string> {
 }
 
 /** cert-manager's CustomResourceDefinitions (deploy/crds), as the pinned release ships them. */
-export async function certManagerCrds(): Promise<Array<{ metadata: { name: string } }>> {
-  const dir = path.join(await moduleDir(), 'deploy', 'crds');
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
-  const docs = await Promise.all(files.map(async (f) => YAML.parseAllDocuments(await readFile(path.join(dir, f), 'utf8'))));
-  return docs.flat().map((d) => d.toJSON()).filter((crd) => crd?.kind === 'CustomResourceDefinition');
+export async function certManagerCrds(): ReturnType<typeof readCrds> {
+  return readCrds(path.join(await moduleDir(), 'deploy', 'crds'));
 }
 
 const hasCondition = (r: { status?: { conditions?: Condition[] } } | undefined, type: string, status = 'True') =>
@@ -170,19 +166,14 @@ export class CertManager {
   async createCaIssuer(name: string, options: CaOptions): Promise<CaIssuer> {
     const issuer = options.signedBy ?? (await this.selfSignedIssuer());
     const secretName = `${name}-ca`;
-    await this.cluster.apply({
-      apiVersion: 'cert-manager.io/v1',
-      kind: 'Certificate',
-      metadata: { name, namespace: this.clusterResourceNamespace },
-      spec: {
-        isCA: true,
-        commonName: options.commonName,
-        secretName,
-        duration: options.duration ?? '8760h',
-        // A new key at every issuance: a re-issued CA is a new CA, not the old key with a new date.
-        privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
-        issuerRef: { name: issuer, kind: 'ClusterIssuer', group: 'cert-manager.io' },
-      },
+    await this.apply('Certificate', { name, namespace: this.clusterResourceNamespace }, {
+      isCA: true,
+      commonName: options.commonName,
+      secretName,
+      duration: options.duration ?? '8760h',
+      // A new key at every issuance: a re-issued CA is a new CA, not the old key with a new date.
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      issuerRef: { name: issuer, kind: 'ClusterIssuer', group: 'cert-manager.io' },
     });
     await this.until(`Certificate ${name} to be Ready`, () => this.certificate(name), (c) => hasCondition(c, 'Ready'), describeConditions);
     await this.createClusterIssuer(name, { ca: { secretName } });
@@ -222,9 +213,9 @@ export class CertManager {
     return after;
   }
 
-  /** A CA ClusterIssuer (any spec) that must become Ready. */
+  /** A ClusterIssuer (any spec) that must become Ready. */
   async createClusterIssuer(name: string, spec: Record<string, unknown>): Promise<void> {
-    await this.cluster.apply({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name }, spec });
+    await this.apply('ClusterIssuer', { name }, spec);
     await this.until(`ClusterIssuer ${name} to be Ready`, () => this.clusterIssuer(name), (i) => hasCondition(i, 'Ready'), describeConditions);
   }
 
@@ -247,18 +238,8 @@ export class CertManager {
   }
 
   /** Watches the CertificateRequests of a namespace from now on. */
-  async watchRequests(namespace: string): Promise<RequestWatch> {
-    const collection = `${API}/namespaces/${namespace}/certificaterequests`;
-    const { metadata } = (await this.cluster.call('GET', collection)) as { metadata: { resourceVersion: string } };
-    const requests = new RequestWatch();
-    const controller = await new Watch(this.cluster.kubeConfig()).watch(
-      collection,
-      { resourceVersion: metadata.resourceVersion, allowWatchBookmarks: false },
-      (type, object: CertificateRequest) => requests.record(type, object),
-      (err: unknown) => requests.end(err),
-    );
-    requests.abort = () => controller.abort();
-    return requests;
+  watchRequests(namespace: string): Promise<RequestWatch> {
+    return RequestWatch.open(this.cluster, namespace);
   }
 
   /** Sets Denied=True on a CertificateRequest through /status, as an approver (e.g. approver-policy) does. */
@@ -287,6 +268,12 @@ export class CertManager {
     }
   }
 
+  /** Creates or updates a cert-manager.io/v1 object (server-side apply). */
+  async apply(kind: string, metadata: { name: string; namespace?: string }, spec: Record<string, unknown>): Promise<void> {
+    const object = { apiVersion: 'cert-manager.io/v1', kind, metadata, spec };
+    await this.cluster.apply(object);
+  }
+
   private async selfSignedIssuer(): Promise<string> {
     if (!this.selfSignedReady) await this.createClusterIssuer('selfsigned', { selfSigned: {} });
     this.selfSignedReady = true;
@@ -301,11 +288,11 @@ export class CertManager {
     return (await this.cluster.call('GET', this.certificatePath(name))) as Resource & { metadata: { generation: number } };
   }
 
-  /** Has the ClusterIssuer sign a throwaway leaf request; its status.ca (PEM), or undefined while not issued. */
-  private async probe(issuer: string): Promise<string | undefined> {
+  /** Has the ClusterIssuer sign a throwaway leaf request; returns its status.ca (PEM). */
+  private async probe(issuer: string): Promise<string> {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const namespace = this.clusterResourceNamespace;
-    const created = (await this.cluster.call('POST', `${API}/namespaces/${namespace}/certificaterequests`, {
+    const collection = `${API}/namespaces/${this.clusterResourceNamespace}/certificaterequests`;
+    const created = (await this.cluster.call('POST', collection, {
       apiVersion: 'cert-manager.io/v1',
       kind: 'CertificateRequest',
       metadata: { generateName: 'probe-' },
@@ -316,62 +303,78 @@ export class CertManager {
         issuerRef: { name: issuer, kind: 'ClusterIssuer', group: 'cert-manager.io' },
       },
     })) as CertificateRequest;
-    const path = `${API}/namespaces/${namespace}/certificaterequests/${created.metadata.name}`;
+    const request = `${collection}/${created.metadata.name}`;
     try {
-      const issued = await this.until(`probe ${created.metadata.name} to be issued`, async () => (await this.cluster.call('GET', path)) as CertificateRequest, (r) => hasCondition(r, 'Ready'), describeConditions);
+      const issued = await this.until(
+        `probe ${created.metadata.name} to be issued`,
+        async () => (await this.cluster.call('GET', request)) as CertificateRequest,
+        (r) => hasCondition(r, 'Ready'),
+        describeConditions,
+      );
       return Buffer.from(issued.status?.ca ?? '', 'base64').toString('utf8');
     } finally {
-      await this.cluster.call('DELETE', path);
+      await this.cluster.call('DELETE', request);
     }
   }
 }
 
-/** CertificateRequest events of one namespace as a watch delivers them. */
+/** CertificateRequest events of one namespace as a watch delivers them, from when it was opened. */
 export class RequestWatch {
   /** Each request as it was created. */
   readonly added: CertificateRequest[] = [];
-  readonly deleted: string[] = [];
-  abort: () => void = () => undefined;
-  private readonly waiters = new Set<{ type: string; accept: (r: CertificateRequest) => boolean; resolve: (r: CertificateRequest) => void }>();
-  private ended: unknown;
+  /** Each request as it was last when deleted (with its status). */
+  readonly deleted: CertificateRequest[] = [];
+  private readonly waiters = new Set<{ type: string; accept: (r: CertificateRequest) => boolean; settle: (r: CertificateRequest | Error) => void }>();
+  private ended: string | undefined;
+  private abort: () => void = () => undefined;
+
+  private constructor() {}
+
+  static async open(cluster: KubeCluster, namespace: string): Promise<RequestWatch> {
+    const collection = `${API}/namespaces/${namespace}/certificaterequests`;
+    const { metadata } = (await cluster.call('GET', collection)) as { metadata: { resourceVersion: string } };
+    const watch = new RequestWatch();
+    const controller = await new Watch(cluster.kubeConfig()).watch(
+      collection,
+      { resourceVersion: metadata.resourceVersion },
+      (type: string, object: CertificateRequest) => watch.record(type, object),
+      (err: unknown) => watch.end(err ? String(err) : 'the API server closed it'),
+    );
+    watch.abort = () => controller.abort();
+    return watch;
+  }
 
   /** The next `type` event (ADDED, MODIFIED, DELETED) whose object `accept`s, bounded. */
   next(type: string, accept: (r: CertificateRequest) => boolean = () => true): Promise<CertificateRequest> {
     return new Promise((resolve, reject) => {
-      if (this.ended !== undefined) return reject(new Error(`the CertificateRequest watch ended: ${String(this.ended)}`));
+      if (this.ended) return reject(new Error(`the CertificateRequest watch ended: ${this.ended}`));
       const waiter = {
         type,
         accept,
-        resolve: (r: CertificateRequest) => {
+        settle: (r: CertificateRequest | Error) => {
           clearTimeout(timer);
-          resolve(r);
+          this.waiters.delete(waiter);
+          return r instanceof Error ? reject(r) : resolve(r);
         },
       };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new Error(`no ${type} CertificateRequest event within ${WAIT_MS} ms`));
-      }, WAIT_MS);
+      const timer = setTimeout(() => waiter.settle(new Error(`no ${type} CertificateRequest event within ${WAIT_MS} ms`)), WAIT_MS);
       this.waiters.add(waiter);
     });
   }
 
   close(): void {
-    this.ended ??= 'closed';
+    this.end('closed');
     this.abort();
   }
 
-  record(type: string, object: CertificateRequest): void {
+  private record(type: string, object: CertificateRequest): void {
     if (type === 'ADDED') this.added.push(object);
-    if (type === 'DELETED') this.deleted.push(object.metadata.name);
-    for (const waiter of this.waiters) {
-      if (waiter.type === type && waiter.accept(object)) {
-        this.waiters.delete(waiter);
-        waiter.resolve(object);
-      }
-    }
+    if (type === 'DELETED') this.deleted.push(object);
+    for (const waiter of this.waiters) if (waiter.type === type && waiter.accept(object)) waiter.settle(object);
   }
 
-  end(err: unknown): void {
-    this.ended ??= err ?? 'the server closed it';
+  private end(why: string): void {
+    this.ended ??= why;
+    for (const waiter of this.waiters) waiter.settle(new Error(`the CertificateRequest watch ended: ${why}`));
   }
 }

@@ -140,5 +140,13 @@ function chainFromIssued(certificatePem: string, caPem: string, what: string): M
   const issued = certificatesFromPem(certificatePem, `${what} status.certificate`);
   const roots = distinctCertificates(certificatesFromPem(caPem, `${what} status.ca`));
   const intermediates = distinctCertificates(issued.slice(1), [issued[0]!, ...roots]).filter((c) => !isSelfSigned(c));
+  // cert-manager's CA issuer signs for the whole duration asked, even past the end of its own CA.
+  const issuerEnd = new Date(Math.min(...[...intermediates, ...roots].map((c) => c.notAfter.getTime())));
+  if (issued[0]!.notAfter > issuerEnd) {
+    throw bad(
+      `was issued until ${issued[0]!.notAfter.toISOString()}, past the end of the issuer's CA chain (${issuerEnd.toISOString()}), ` +
+        'so its SVIDs would stop verifying first; renew the issuer\'s CA or lower ca.intermediateTtl',
+    );
+  }
   return { x509CaChain: [issued[0]!, ...intermediates], upstreamRoots: roots };
 }
