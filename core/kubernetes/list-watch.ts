@@ -24,8 +24,8 @@ export interface ListWatchOptions<T extends KubernetesObject> {
   onEvent(type: WatchEventType, object: T): void;
   /** A list or watch failed; the next attempt comes in `retryInMs`. */
   onError(err: unknown, retryInMs: number): void;
-  /** Default 1 s doubling to 30 s, jittered. */
-  backoff?: BackoffOptions;
+  /** Default 1 s doubling to 30 s, jittered (`jitter: false` for exact delays). */
+  backoff?: BackoffOptions & { jitter?: boolean };
 }
 
 export interface ListWatch {

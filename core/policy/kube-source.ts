@@ -1,14 +1,14 @@
 /**
  * Kubernetes mode: keeps the PolicyStore in step with the cluster's AuthorizationPolicy custom resources
- * (security.istio.io/v1), by list + watch from the list's resourceVersion, re-watching from the last seen
- * version when the stream ends and re-listing when the server says that version is gone (410).
+ * (security.istio.io/v1), by list + watch (core/kubernetes/list-watch.ts: re-watched from the last seen
+ * version when the stream ends, re-listed when the server says that version is gone, retried with backoff).
  *
  * The whole set is validated on every change. If any object is invalid the update is not applied and the
  * last good set stays in force (dropping one bad DENY policy would fail open), and the issues are logged.
  */
-import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Backoff } from '../backoff.js';
+import { listWatch } from '../kubernetes/list-watch.js';
 import type { AuthorizationPolicy } from './model.js';
 import type { PolicyStore, PolicyUpdate } from './store.js';
 import { PolicyValidationError, validatePolicy, type PolicyIssue } from './validate.js';
@@ -37,31 +37,17 @@ export interface KubePolicySource {
   close(): void;
 }
 
-interface KubeObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
-  [key: string]: unknown;
-}
-
-class GoneError extends Error {}
-
 export function watchKubePolicies(options: KubePolicySourceOptions): KubePolicySource {
   const { kubeConfig, store, log, version = 'v1', debounceMs = 50, retryMs = 1000, maxRetryMs = 30_000 } = options;
-  const path = `/apis/${GROUP}/${version}/${PLURAL}`;
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const watch = new Watch(kubeConfig);
-  const objects = new Map<string, KubeObject>();
-  let resourceVersion = '';
-  let closed = false;
-  let abort: AbortController | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
+  const objects = new Map<string, KubernetesObject>();
+  let resourceVersion = ''; // of the state last applied, for the logs
   let rebuildTimer: NodeJS.Timeout | undefined;
-  // Delay before re-listing / re-watching: retryMs doubling up to maxRetryMs, reset by any progress.
-  const backoff = new Backoff({ initialMs: retryMs, maxMs: maxRetryMs, jitter: false });
   let resolveInitial: (u: PolicyUpdate) => void;
   const initial = new Promise<PolicyUpdate>((resolve) => (resolveInitial = resolve));
   let initialDone = false;
 
-  const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
   const rebuild = () => {
     const policies: AuthorizationPolicy[] = [];
@@ -86,83 +72,36 @@ export function watchKubePolicies(options: KubePolicySourceOptions): KubePolicyS
     }
   };
 
-  const scheduleRebuild = () => {
-    clearTimeout(rebuildTimer);
-    rebuildTimer = setTimeout(rebuild, debounceMs);
-  };
-
-  const retry = (step: () => Promise<void>, err: unknown) => {
-    if (closed) return;
-    const delay = backoff.next();
-    log.warn({ err: (err as Error)?.message, retryInMs: delay }, 'AuthorizationPolicy watch interrupted');
-    retryTimer = setTimeout(() => void step().catch((e: unknown) => retry(step, e)), delay);
-  };
-
-  const list = async () => {
-    const answer = (await api.listClusterCustomObject({ group: GROUP, version, plural: PLURAL })) as { metadata?: { resourceVersion?: string }; items?: KubeObject[] };
-    objects.clear();
-    for (const item of answer.items ?? []) objects.set(keyOf(item), item);
-    resourceVersion = answer.metadata?.resourceVersion ?? '';
-    backoff.reset();
-    rebuild();
-    await startWatch();
-  };
-
-  let generation = 0;
-  const startWatch = async () => {
-    if (closed) return;
-    const gen = ++generation;
-    let finished = false;
-    // Watch may call done more than once (error, then close), and a 410 arrives as an event: act once.
-    const finish = (err: unknown) => {
-      if (finished || closed || gen !== generation) return;
-      finished = true;
-      abort?.abort();
-      onDone(err);
-    };
-    const controller = await watch.watch(
-      path,
-      { resourceVersion, allowWatchBookmarks: true },
-      (phase: string, obj: KubeObject & { code?: number }) => {
-        if (finished || gen !== generation) return;
-        if (phase === 'ERROR') {
-          // A Status object; 410 Gone means our resourceVersion is too old to resume from.
-          if (obj.code === 410) finish(new GoneError('resourceVersion expired'));
-          return;
-        }
-        if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
-        if (phase === 'BOOKMARK') return;
-        if (phase === 'DELETED') objects.delete(keyOf(obj));
-        else objects.set(keyOf(obj), obj);
-        backoff.reset();
-        scheduleRebuild();
-      },
-      finish,
-    );
-    abort = controller;
-    if (finished || closed) controller.abort();
-  };
-
-  const onDone = (err: unknown) => {
-    if (err instanceof GoneError || (err as { statusCode?: number } | null)?.statusCode === 410) {
-      resourceVersion = '';
-      retry(list, err);
-    } else if (err) {
-      retry(startWatch, err);
-    } else {
-      void startWatch().catch((e: unknown) => retry(startWatch, e)); // the server ended the stream normally
-    }
-  };
-
-  void list().catch((err: unknown) => retry(list, err));
+  const watch = listWatch<KubernetesObject>({
+    kubeConfig,
+    path: `/apis/${GROUP}/${version}/${PLURAL}`,
+    list: async (query) => {
+      const answer = (await api.listClusterCustomObject({ group: GROUP, version, plural: PLURAL, ...query })) as Partial<KubernetesListObject<KubernetesObject>>;
+      resourceVersion = answer.metadata?.resourceVersion ?? '';
+      return { ...answer, items: answer.items ?? [] };
+    },
+    onList: (items) => {
+      objects.clear();
+      for (const item of items) objects.set(keyOf(item), item);
+      clearTimeout(rebuildTimer); // this rebuild covers any pending one
+      rebuild();
+    },
+    onEvent: (type, object) => {
+      if (object.metadata?.resourceVersion) resourceVersion = object.metadata.resourceVersion;
+      if (type === 'DELETED') objects.delete(keyOf(object));
+      else objects.set(keyOf(object), object);
+      clearTimeout(rebuildTimer);
+      rebuildTimer = setTimeout(rebuild, debounceMs);
+    },
+    onError: (err, retryInMs) => log.warn({ err: (err as Error | undefined)?.message, retryInMs }, 'AuthorizationPolicy watch interrupted'),
+    backoff: { initialMs: retryMs, maxMs: maxRetryMs, jitter: false },
+  });
 
   return {
     initial,
     close() {
-      closed = true;
-      clearTimeout(retryTimer);
       clearTimeout(rebuildTimer);
-      abort?.abort();
+      watch.close();
     },
   };
 }
