@@ -12,7 +12,8 @@ import { BUNDLE_CONFIGMAP_DEFAULTS } from '../../ca-server/bundle-publication/co
 import { loadCaServerConfig, readCaServerConfig } from '../../ca-server/config.js';
 import { ConfigError } from '../../core/config-values.js';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
-import { freePort, KubeCluster } from '../peers/kube-cluster.js';
+import { KubeCluster } from '../peers/kube-cluster.js';
+import { freePort } from '../support/free-port.js';
 import { rotate } from '../rotation/support.js';
 import { CaFixture, pemToDer, rpc, splitPem } from './fixture.js';
 

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Watch } from '@kubernetes/client-node';
 import { createCsrPem } from '../../core/x509/csr-request.js';
-import { freePort, readCrds, type KubeCluster } from './kube-cluster.js';
+import { freePort } from '../support/free-port.js';
+import { readCrds, type KubeCluster } from './kube-cluster.js';
 import { requirePeer } from './peers.js';
 
 const INTEROP_DIR = fileURLToPath(new URL('../interop/cert-manager/', import.meta.url));

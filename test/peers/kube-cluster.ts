@@ -6,12 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { request as httpsRequest } from 'node:https';
+import { freePort } from '../support/free-port.js';
 import { requirePeer } from './peers.js';
 
 export interface PodSpec {
@@ -44,17 +44,6 @@ const READY_TIMEOUT_MS = 90_000;
 /** An API server answer as the tests read it: ad hoc field access on JSON of many kinds. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ApiJson = any;
-
-/** A free loopback TCP port (closed again before it is handed out). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function startDaemon(binary: string, args: string[]): Daemon {
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -14,7 +14,8 @@ import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService
 import { expectStatus, type CaFixture } from '../ca-server/fixture.js';
 import { agentConfig, createEntry, createJoinToken, nextEvent, startAgent, tempDir, TRUST_DOMAIN } from '../node-agent/agent-fixture.js';
 import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
-import { chainsTo, freePort, idOf, MAX_SVID_TTL_SECONDS, rootDer, rotate, startRotationCa, until } from './support.js';
+import { freePort } from '../support/free-port.js';
+import { chainsTo, idOf, MAX_SVID_TTL_SECONDS, rootDer, rotate, startRotationCa, until } from './support.js';
 
 const WORKLOAD: WorkloadCaller = { kind: 'unix', selectors: ['unix:uid:1001'] };
 /** Late renewal (85-95 % of the lifetime), so a re-issue within the window cannot be a scheduled renewal. */

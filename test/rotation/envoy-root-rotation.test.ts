@@ -15,7 +15,8 @@ import { agentConfig, createEntry, createJoinToken, startAgent, tempDir, TRUST_D
 import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
 import type { EnvoyProcess } from '../node-agent/interop/support/envoy.js';
 import { requirePeer } from '../peers/peers.js';
-import { chainsTo, freePort, idOf, rootDer, rotate, startRotationCa, until } from './support.js';
+import { chainsTo, idOf, rootDer, rotate, startRotationCa, until } from './support.js';
+import { freePort } from '../support/free-port.js';
 import { startEnvoyPair, startTraffic, type EnvoyPair } from '../node-agent/interop/envoy-traffic.js';
 
 const SERVER_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/api`;

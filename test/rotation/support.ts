@@ -1,7 +1,6 @@
 // Shared by the root rotation tests against a real CA: short-lived SVIDs so a whole rotation fits in
 // seconds, a fixed gRPC port so agents find a restarted CA, the admin calls, and chain checks.
 import { X509Certificate } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { subjectKeyIdentifier } from '../../core/x509/keys.js';
 import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService.js';
@@ -10,18 +9,6 @@ import { CaFixture, rpc } from '../ca-server/fixture.js';
 
 /** svid.maxTtl caps workload, agent and serving SVIDs: the old root may be retired this long after activation. */
 export const MAX_SVID_TTL_SECONDS = 8;
-
-/** A port nobody listens on right now (the CA binds it, and binds it again after a restart). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A CA on `dataDir` and `port` with 8-second SVIDs; call again with the same arguments to restart it. */
 export function startRotationCa(dataDir: string, port: number): Promise<CaFixture> {

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { requirePeer } from '../peers/peers.js';
+import { freePort } from '../support/free-port.js';
 
 const READY_DEADLINE_MS = 30_000;
 const POLL_MS = 50;
@@ -112,19 +112,8 @@ export class OpenBao {
 /** A port p with p+1 also free: the dev server's cluster listener takes the next port. */
 async function freePortPair(): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await listenOnce(0);
-    if (await listenOnce(port + 1).then(() => true, () => false)) return port;
+    const port = await freePort();
+    if (await freePort(port + 1).then(() => true, () => false)) return port;
   }
   throw new Error('no pair of free loopback ports found');
-}
-
-function listenOnce(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const bound = (server.address() as { port: number }).port;
-      server.close(() => resolve(bound));
-    });
-  });
 }
