@@ -16,6 +16,7 @@ import { envoyBootstrap } from '../../node-agent/sds/envoy-bootstrap.js';
 import { AUDIENCE, CaFixture, newCsr, rpc, TRUST_DOMAIN } from '../ca-server/fixture.js';
 import { agentConfig, createEntry, createJoinToken, LogCapture, nextEvent, startAgent, tempDir } from '../node-agent/agent-fixture.js';
 import { startEnvoy, type EnvoyProcess } from '../node-agent/interop/support/envoy.js';
+import { applyChartRbac } from '../deploy/chart.js';
 import { KubeCluster, readCrds } from '../peers/kube-cluster.js';
 import { requireCrds } from '../peers/peers.js';
 import { nextReload } from '../policy-distribution/support.js';
@@ -100,10 +101,12 @@ beforeAll(async () => {
   await cluster.installCrds(await readCrds(requireCrds('istio.yaml'), ['authorizationpolicies.security.istio.io']));
   for (const ns of ['shop', 'istio-system']) await cluster.ensureNamespace(ns);
   await cluster.apply(allowCallers([FRONTEND]));
+  // The CA runs with exactly the Helm chart's RBAC for policies (TokenReview + AuthorizationPolicy list/watch).
+  const chart = await applyChartRbac(cluster, { policies: { kubernetes: true } });
   ca = await CaFixture.start({
     kubernetes: 'disabled',
     config: {
-      kubernetes: { mode: 'tokenreview', kubeconfig: await cluster.writeKubeconfig(sock('kubeconfig')), audiences: [AUDIENCE] },
+      kubernetes: { mode: 'tokenreview', kubeconfig: await chart.caKubeconfig(sock('kubeconfig')), audiences: [AUDIENCE] },
       policies: { kubernetes: true },
     },
   });

@@ -24,6 +24,7 @@ import { CertManager, type CaIssuer } from '../peers/cert-manager.js';
 import { KubeCluster } from '../peers/kube-cluster.js';
 import { requirePeer } from '../peers/peers.js';
 import { chainsTo, idOf, rotate } from '../rotation/support.js';
+import { applyChartRbac } from '../deploy/chart.js';
 
 const NAMESPACE = 'meshid-system';
 const ISSUER = 'mesh-root';
@@ -72,7 +73,10 @@ beforeAll(async () => {
           namespace: NAMESPACE,
           issuerName: ISSUER,
           issuerKind: 'ClusterIssuer',
-          kubeconfig: await cluster.writeKubeconfig(path.join(dir, 'kubeconfig')),
+          // Exactly the Helm chart's RBAC for this upstream (a Role on CertificateRequests in NAMESPACE).
+          kubeconfig: await (
+            await applyChartRbac(cluster, { upstream: { type: 'cert-manager', certManager: { issuerName: ISSUER, issuerKind: 'ClusterIssuer', namespace: NAMESPACE } } })
+          ).caKubeconfig(path.join(dir, 'kubeconfig')),
         },
       },
     },

@@ -2,7 +2,8 @@
 // its own projected token (TokenRequest bound to its pod on node-a), takes its node name from the
 // environment variable the downward API sets, and serves a real Envoy over SDS with a pod's projected token.
 // The CA reviews every token with the real TokenReview API; the node check uses the node claims that the API
-// server puts into pod-bound tokens (and returns in the review's user.extra).
+// server puts into pod-bound tokens (and returns in the review's user.extra). The CA calls the API server with
+// its ServiceAccount bound by the Helm chart's RBAC, so every call it makes is one the chart grants.
 import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import type { WorkloadCaller } from '../../node-agent/identity-source.js';
 import { pollUntil } from '../node-agent/interop/support/agent-fixture.js';
 import { startEnvoy, type EnvoyProcess } from '../node-agent/interop/support/envoy.js';
 import { LogCapture, startAgent, tempDir } from '../node-agent/agent-fixture.js';
+import { applyChartRbac } from '../deploy/chart.js';
 import { KubeCluster, type CreatedPod } from '../peers/kube-cluster.js';
 import { checkX509SvidProfile } from '../x509/svid-profile.js';
 
@@ -73,7 +75,8 @@ beforeAll(async () => {
     listen: { grpc: '127.0.0.1:0', metrics: '127.0.0.1:0', adminSocket: path.join(root, 'admin.sock') },
     kubernetes: {
       mode: 'tokenreview',
-      kubeconfig: await cluster.writeKubeconfig(path.join(root, 'kubeconfig')),
+      // Exactly the Helm chart's RBAC: the CA's ServiceAccount and ClusterRole, as installed.
+      kubeconfig: await (await applyChartRbac(cluster)).caKubeconfig(path.join(root, 'kubeconfig')),
       audiences: [AUDIENCE],
       trustedNodeAccounts: ['meshid-system/meshid-agent'],
     },
