@@ -1,16 +1,23 @@
+// Offline (jwt mode) verification. Most cases sign with a test issuer (JwtIssuer): forged signatures, alg none,
+// HS256, other algorithms, claims that disagree with sub, a non-numeric exp, tokens without exp... are tokens
+// the real API server never mints. Discovery, the JWKS and key rotation run against a real kube-apiserver.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeProtectedHeader } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createJwtVerifier,
   JwtServiceAccountVerifier,
   VERIFIED_TOKEN_MAX_MS,
+  type JwtVerifierConfig,
 } from '../../plugins/attestor/k8s-jwt/jwt-verifier.js';
 import { jwksFromFile } from '../../plugins/attestor/k8s-jwt/jwks-file.js';
+import { httpsFetch } from '../../plugins/attestor/k8s-jwt/https-fetch.js';
+import { KubeCluster, type CreatedPod } from '../peers/kube-cluster.js';
 import { hs256Token, JwtIssuer, unsignedToken, type IssuerAlgorithm } from '../support/jwt-issuer.js';
-import { TokenReviewStandin } from '../support/tokenreview-standin.js';
+import { eventually } from '../support/kube-observe.js';
 import { expectNoTokenText, expectTokenRejected, rejection } from './token-assertions.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -239,41 +246,86 @@ describe('offline JWT verification: key sources', () => {
   });
 });
 
-describe('offline JWT verification: OIDC discovery against the stand-in API server', () => {
-  let standin: TokenReviewStandin;
-  let caFile: string;
+// The API server's own discovery document and JWKS, with tokens from its TokenRequest API.
+describe('offline JWT verification: OIDC discovery and JWKS of a real API server', () => {
+  let cluster: KubeCluster;
+  let pod: CreatedPod;
+  let node: { uid: string };
+
+  const podToken = () => cluster.podToken(pod, AUDIENCES);
+  const discoveryVerifier = (over: Partial<JwtVerifierConfig> = {}) =>
+    createJwtVerifier({ issuer: cluster.issuer, audiences: AUDIENCES, oidcDiscoveryUrl: cluster.url, caFile: cluster.caFile, ...over });
+  const podIdentity = () => ({ namespace: 'shop', serviceAccount: 'web', podName: pod.name, podUid: pod.uid, nodeName: 'worker-1', nodeUid: node.uid });
+
+  // meshid reads discovery and the JWKS without credentials; the API server allows that only with this binding.
+  const ANONYMOUS_DISCOVERY = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'meshid-test-oidc-discovery' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+  };
+
+  /** Grants or revokes anonymous access to discovery, and waits until the API server enforces it. */
+  async function anonymousDiscovery(allowed: boolean): Promise<void> {
+    if (allowed) await cluster.apply(ANONYMOUS_DISCOVERY);
+    else await cluster.call('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${ANONYMOUS_DISCOVERY.metadata.name}`);
+    const anonymous = httpsFetch(cluster.caPem);
+    await eventually(`anonymous discovery ${allowed ? 'allowed' : 'refused'}`, async () => {
+      const res = await anonymous(`${cluster.url}/.well-known/openid-configuration`, {});
+      return (res.status === 200) === allowed;
+    });
+  }
 
   beforeAll(async () => {
-    standin = await TokenReviewStandin.start({ alg: 'ES256' });
-    caFile = path.join(dir, 'cluster-ca.pem');
-    await writeFile(caFile, standin.caPem);
+    cluster = await KubeCluster.start();
+    pod = await cluster.createPod({ namespace: 'shop', name: 'web-1', serviceAccount: 'web', nodeName: 'worker-1' });
+    node = await cluster.createNode('worker-1');
   });
-  afterAll(() => standin.close());
+  afterAll(() => cluster?.stop());
 
-  it('discovers jwks_uri, verifies real tokens, and fetches the key set once', async () => {
-    const v = await createJwtVerifier({ issuer: standin.issuer.issuer, audiences: AUDIENCES, oidcDiscoveryUrl: standin.url, caFile });
-    const before = standin.jwksFetches;
-    for (let i = 0; i < 3; i++) {
-      const token = await standin.issuer.mintServiceAccountToken({ namespace: 'shop', serviceAccount: 'web', audiences: AUDIENCES });
-      await expect(v.verify(token)).resolves.toMatchObject({ namespace: 'shop', serviceAccount: 'web' });
+  it('is UNAVAILABLE, naming the binding it needs, until anonymous clients may read discovery; then verifies', async () => {
+    const v = await discoveryVerifier();
+    const token = await podToken();
+    const err = await rejection(v.verify(token));
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', reason: 'jwks_unavailable' });
+    expect(err.message).toBe(
+      `cannot read the OIDC discovery document ${cluster.url}/.well-known/openid-configuration (HTTP 403; it must be readable ` +
+        'without credentials: on Kubernetes, bind the ClusterRole system:service-account-issuer-discovery to the Group system:unauthenticated)',
+    );
+    expectNoTokenText(err, token);
+
+    await anonymousDiscovery(true);
+    // The same verifier: a failed discovery is retried on the next verification.
+    await expect(v.verify(token)).resolves.toMatchObject(podIdentity());
+  });
+
+  it('fetches the key set once: later tokens verify even after anonymous access is revoked', async () => {
+    const v = await discoveryVerifier();
+    await expect(v.verify(await podToken())).resolves.toMatchObject(podIdentity());
+    await anonymousDiscovery(false);
+    try {
+      for (let i = 0; i < 3; i++) await expect(v.verify(await podToken())).resolves.toMatchObject({ serviceAccount: 'web' });
+    } finally {
+      await anonymousDiscovery(true);
     }
-    expect(standin.jwksFetches - before).toBe(1);
   });
 
   it('accepts the full discovery URL as well as the issuer base URL', async () => {
-    const v = await createJwtVerifier({
-      issuer: standin.issuer.issuer,
-      audiences: AUDIENCES,
-      oidcDiscoveryUrl: `${standin.url}/.well-known/openid-configuration`,
-      caFile,
-    });
-    const token = await standin.issuer.mintServiceAccountToken({ namespace: 'shop', serviceAccount: 'web', audiences: AUDIENCES });
-    await expect(v.verify(token)).resolves.toMatchObject({ serviceAccount: 'web' });
+    const v = await discoveryVerifier({ oidcDiscoveryUrl: `${cluster.url}/.well-known/openid-configuration` });
+    await expect(v.verify(await podToken())).resolves.toMatchObject({ serviceAccount: 'web' });
+  });
+
+  it('verifies with the JWKS the API server serves, saved to a file (kubernetes.jwksFile)', async () => {
+    const file = path.join(dir, 'cluster-jwks.json');
+    await writeFile(file, JSON.stringify(await cluster.call('GET', '/openid/v1/jwks')));
+    const v = await createJwtVerifier({ issuer: cluster.issuer, audiences: AUDIENCES, jwksFile: file });
+    await expect(v.verify(await podToken())).resolves.toMatchObject(podIdentity());
   });
 
   it('is UNAVAILABLE (not a token verdict) when the server certificate is not trusted', async () => {
-    const v = await createJwtVerifier({ issuer: standin.issuer.issuer, audiences: AUDIENCES, oidcDiscoveryUrl: standin.url });
-    const token = await standin.issuer.mintServiceAccountToken({ namespace: 'shop', serviceAccount: 'web', audiences: AUDIENCES });
+    const v = await discoveryVerifier({ caFile: undefined });
+    const token = await podToken();
     const err = await rejection(v.verify(token));
     expect(err).toMatchObject({ code: 'UNAVAILABLE', reason: 'jwks_unavailable' });
     expect(err.message).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|CERT/);
@@ -281,19 +333,67 @@ describe('offline JWT verification: OIDC discovery against the stand-in API serv
   });
 
   it('refuses a discovery document that names another issuer', async () => {
-    const v = await createJwtVerifier({ issuer: 'https://not-this-cluster.example', audiences: AUDIENCES, oidcDiscoveryUrl: standin.url, caFile });
-    const token = await standin.issuer.mintServiceAccountToken({
-      namespace: 'shop', serviceAccount: 'web', audiences: AUDIENCES, issuer: 'https://not-this-cluster.example',
-    });
+    const other = 'https://not-this-cluster.example';
+    const v = await discoveryVerifier({ issuer: other });
+    // A test-issued token: it only has to name the configured issuer to get as far as discovery.
+    const token = await mint({ issuer: other });
     const err = await rejection(v.verify(token));
     expect(err).toMatchObject({ code: 'UNAVAILABLE', reason: 'jwks_unavailable' });
-    expect(err.message).toContain('names issuer');
+    expect(err.message).toContain(`names issuer "${cluster.issuer}", but kubernetes.issuer is "${other}"`);
   });
 
   it('refuses a plain-http discovery URL at start-up', async () => {
     await expect(
       createJwtVerifier({ issuer: ISSUER, audiences: AUDIENCES, oidcDiscoveryUrl: 'http://kubernetes.default.svc' }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  // jose's remote key set (behind jwksFromDiscovery) refetches for an unknown key id at most every 30 s and
+  // otherwise every 10 min, timed with Date. These tests freeze Date once the keys are fetched and then move it
+  // on, so those windows neither depend on how long the API server takes to restart nor have to be waited out.
+  describe('service-account signing-key rotation on the API server', () => {
+    const kidOf = (token: string) => decodeProtectedHeader(token).kid!;
+
+    /** A verifier that has fetched the current key set, with Date frozen from then on. */
+    async function verifierWithKeysFetched(): Promise<JwtServiceAccountVerifier> {
+      const v = await discoveryVerifier();
+      await expect(v.verify(await podToken())).resolves.toMatchObject({ serviceAccount: 'web' });
+      vi.useFakeTimers({ toFake: ['Date'] });
+      return v;
+    }
+
+    const advanceDate = (ms: number) => vi.setSystemTime(Date.now() + ms);
+
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('accepts tokens signed with the new key once the key set may be refetched, and those of the old key still', async () => {
+      const v = await verifierWithKeysFetched();
+      const oldKey = await podToken();
+      await cluster.rotateSigningKey();
+      const newKey = await podToken();
+      expect(kidOf(newKey)).not.toBe(kidOf(oldKey));
+
+      const early = await expectTokenRejected(v.verify(newKey), 'token_bad_signature', newKey);
+      expect(early.message).toContain(`key id "${kidOf(newKey)}"`);
+      advanceDate(31_000);
+      await expect(v.verify(newKey)).resolves.toMatchObject(podIdentity());
+      await expect(v.verify(oldKey)).resolves.toMatchObject(podIdentity());
+    });
+
+    it('refuses tokens of a key the API server dropped once the cached key set lapses', async () => {
+      const v = await verifierWithKeysFetched();
+      const [staleEarly, staleLate] = [await podToken(), await podToken()];
+      await cluster.rotateSigningKey({ dropPrevious: true });
+
+      // Until then meshid still trusts the dropped key.
+      await expect(v.verify(staleEarly)).resolves.toMatchObject({ serviceAccount: 'web' });
+      advanceDate(10 * 60_000 + 1000);
+      const err = await expectTokenRejected(v.verify(staleLate), 'token_bad_signature', staleLate);
+      expect(err.message).toContain(`the issuer has no RS256 key with key id "${kidOf(staleLate)}"`);
+      await expect(v.verify(await podToken())).resolves.toMatchObject(podIdentity());
+    });
   });
 });
 

@@ -19,12 +19,11 @@ import type { AdminServiceClient } from '../../protos/gen/meshid/v1/AdminService
 import type { NodeAgentServiceClient } from '../../protos/gen/meshid/v1/NodeAgentService.js';
 import { loadProto } from '../../protos/load.js';
 import { JwtIssuer, type ServiceAccountTokenOptions } from '../support/jwt-issuer.js';
-import { TokenReviewStandin } from '../support/tokenreview-standin.js';
 
 /**
  * A real CA server started in-process on a temp data dir and free ports, with real gRPC/TLS clients and
- * its pino log captured in memory. Kubernetes attestation runs offline against a JWKS file (jwt), against
- * the TokenReview stand-in (tokenreview), or is off.
+ * its pino log captured in memory. Kubernetes attestation runs offline against a JWKS file (jwt) or is off;
+ * TokenReview tests pass their own kubernetes config for a real API server (test/peers/kube-cluster.ts).
  */
 
 export const TRUST_DOMAIN = 'meshid.test';
@@ -46,10 +45,10 @@ export class LogCapture {
 }
 
 export interface CaFixtureOptions {
-  kubernetes?: 'jwt' | 'tokenreview' | 'disabled';
+  kubernetes?: 'jwt' | 'disabled';
   /** Reuse a data dir (restart tests); by default a fresh temp dir that close() removes. */
   dataDir?: string;
-  /** Node agent service accounts ("namespace/name") trusted in jwt / tokenreview mode. */
+  /** Node agent service accounts ("namespace/name") trusted in jwt mode. */
   trustedNodeAccounts?: string[];
   /** Extra raw config merged over the fixture's (e.g. { svid: { maxTtl: '2h' } }). */
   config?: Record<string, unknown>;
@@ -72,7 +71,6 @@ export class CaFixture {
     readonly dir: string,
     readonly logs: LogCapture,
     readonly jwt: JwtIssuer | undefined,
-    readonly standin: TokenReviewStandin | undefined,
   ) {}
 
   static async start(options: CaFixtureOptions = {}): Promise<CaFixture> {
@@ -80,16 +78,12 @@ export class CaFixture {
     const dataDir = options.dataDir ?? path.join(dir, 'data');
     const mode = options.kubernetes ?? 'jwt';
     let jwt: JwtIssuer | undefined;
-    let standin: TokenReviewStandin | undefined;
     let kubernetes: Record<string, unknown> = { mode: 'disabled' };
     if (mode === 'jwt') {
       jwt = await JwtIssuer.create({ issuer: K8S_ISSUER, alg: 'RS256' });
       const jwksFile = path.join(dir, 'jwks.json');
       await writeFile(jwksFile, JSON.stringify(jwt.jwks()));
       kubernetes = { mode: 'jwt', issuer: K8S_ISSUER, jwksFile, audiences: [AUDIENCE], trustedNodeAccounts: options.trustedNodeAccounts ?? [] };
-    } else if (mode === 'tokenreview') {
-      standin = await TokenReviewStandin.start({ issuer: K8S_ISSUER });
-      kubernetes = { mode: 'tokenreview', kubeconfig: await standin.writeKubeconfig(dir), audiences: [AUDIENCE], trustedNodeAccounts: options.trustedNodeAccounts ?? [] };
     }
     const raw = {
       trustDomain: TRUST_DOMAIN,
@@ -102,7 +96,7 @@ export class CaFixture {
     const config = readCaServerConfig(raw);
     const logs = options.logs ?? new LogCapture();
     const server = await startCaServer(config, createLogger({ name: 'meshid-ca', level: 'trace', destination: logs }));
-    return new CaFixture(server, config, dir, logs, jwt, standin);
+    return new CaFixture(server, config, dir, logs, jwt);
   }
 
   get target(): string {
@@ -166,7 +160,6 @@ export class CaFixture {
   /** Stops the server and removes the fixture's temp dir (a data dir passed in options lives elsewhere). */
   async close(): Promise<void> {
     await this.closeServer();
-    await this.standin?.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,109 +1,106 @@
+// The stand-in must answer like kube-apiserver wherever the fault tests rely on it (checked against the real
+// one), and produce the faults it exists for.
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeCluster } from '../peers/kube-cluster.js';
 import { TokenReviewStandin } from './tokenreview-standin.js';
 
+const PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
 let standin: TokenReviewStandin;
+let cluster: KubeCluster;
 
 beforeAll(async () => {
-  standin = await TokenReviewStandin.start();
+  [standin, cluster] = await Promise.all([TokenReviewStandin.start(), KubeCluster.start()]);
   standin.registerPod({ name: 'web-1', uid: 'pod-uid-1', namespace: 'shop', serviceAccount: 'web', nodeName: 'worker-2' });
 });
-afterAll(() => standin.close());
 
-/** A raw HTTPS call trusting only the stand-in's CA (so the test checks its TLS set-up too). */
-interface Answer {
-  status: number;
-  json: { kind?: string; status?: Record<string, unknown>; keys?: unknown[]; [field: string]: unknown };
-}
-
-function call(method: string, path: string, opts: { bearer?: string; body?: unknown } = {}) {
-  return new Promise<Answer>((resolve, reject) => {
-    const req = request(`${standin.url}${path}`, {
-      method,
-      ca: standin.caPem,
-      headers: { 'content-type': 'application/json', ...(opts.bearer ? { authorization: `Bearer ${opts.bearer}` } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString()) }));
-    });
-    req.on('error', reject);
-    req.end(opts.body === undefined ? undefined : JSON.stringify(opts.body));
-  });
-}
-
-const review = (token: string, audiences?: string[]) => ({
-  apiVersion: 'authentication.k8s.io/v1',
-  kind: 'TokenReview',
-  spec: { token, audiences },
+afterAll(async () => {
+  await standin?.close();
+  await cluster?.stop();
 });
 
-describe('TokenReview stand-in', () => {
-  it('answers a review of a pod-bound token like kube-apiserver', async () => {
-    const token = await standin.mintPodToken('shop', 'web-1', { audiences: ['meshid', 'vault'] });
-    const before = standin.reviewCount;
-    const { status, json } = await call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
-      bearer: standin.callerToken,
-      body: review(token, ['meshid', 'other']),
-    });
-    expect(status).toBe(201);
-    expect(json.kind).toBe('TokenReview');
-    expect(json.status).toMatchObject({
-      authenticated: true,
-      audiences: ['meshid'],
-      user: {
-        username: 'system:serviceaccount:shop:web',
-        groups: ['system:serviceaccounts', 'system:serviceaccounts:shop', 'system:authenticated'],
-        extra: {
-          'authentication.kubernetes.io/pod-name': ['web-1'],
-          'authentication.kubernetes.io/pod-uid': ['pod-uid-1'],
-          'authentication.kubernetes.io/node-name': ['worker-2'],
-          'authentication.kubernetes.io/node-uid': [standin.nodeUid('worker-2')],
-        },
+interface ReviewStatus {
+  authenticated?: boolean;
+  audiences?: string[];
+  error?: string;
+  user?: { username?: string; groups?: string[]; extra?: Record<string, string[]> };
+}
+
+interface Answer {
+  status: number;
+  json: { kind?: string; status?: ReviewStatus };
+}
+
+const review = (token: string, audiences?: string[]) => ({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } });
+
+/** A TokenReview sent to the stand-in over HTTPS trusting only its CA; `signal` abandons it. */
+function standinReview(body: unknown, opts: { bearer?: string; signal?: AbortSignal } = {}): Promise<Answer> {
+  return new Promise<Answer>((resolve, reject) => {
+    const req = request(
+      `${standin.url}${PATH}`,
+      {
+        method: 'POST',
+        ca: standin.caPem,
+        signal: opts.signal,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.bearer ?? standin.callerToken}` },
       },
-    });
-    expect(standin.reviewCount - before).toBe(1);
-  });
-
-  it('uses its API audiences when the review names none', async () => {
-    const token = await standin.mintPodToken('shop', 'web-1', { audiences: [standin.issuer.issuer] });
-    const { json } = await call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { bearer: standin.callerToken, body: review(token) });
-    expect(json.status).toMatchObject({ authenticated: true, audiences: [standin.issuer.issuer] });
-  });
-
-  it('refuses callers without its bearer token (401) or without RBAC (403), as Status objects', async () => {
-    const body = review('x');
-    const anonymous = await call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { body });
-    expect(anonymous).toMatchObject({ status: 401, json: { kind: 'Status', code: 401, reason: 'Unauthorized' } });
-    const forbidden = await call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { bearer: standin.forbiddenCallerToken, body });
-    expect(forbidden).toMatchObject({ status: 403, json: { kind: 'Status', code: 403, reason: 'Forbidden' } });
-  });
-
-  it('answers authenticated=false for a deleted pod, a wrong audience and an unknown token', async () => {
-    standin.registerPod({ name: 'gone', uid: 'gone-uid', namespace: 'shop', serviceAccount: 'web', nodeName: 'worker-1' });
-    const gone = await standin.mintPodToken('shop', 'gone', { audiences: ['meshid'] });
-    standin.deletePod('shop', 'gone');
-    const wrongAudience = await standin.mintPodToken('shop', 'web-1', { audiences: ['vault'] });
-    const outcomes = await Promise.all(
-      [gone, wrongAudience, 'opaque'].map((t) =>
-        call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { bearer: standin.callerToken, body: review(t, ['meshid']) }),
-      ),
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString()) }));
+      },
     );
-    expect(outcomes.map((o) => o.json.status)).toEqual([
-      { authenticated: false, error: '[invalid bearer token, service account token has been invalidated]' },
-      { authenticated: false, error: '[invalid bearer token, token audiences ["vault"] is invalid for the target audiences ["meshid"]]' },
-      { authenticated: false, error: '[invalid bearer token, token could not be validated]' },
-    ]);
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+/** What meshid reads from a review's status; uids and credential ids differ between the two servers. */
+function shape(status: ReviewStatus) {
+  return {
+    authenticated: status.authenticated,
+    audiences: status.audiences,
+    error: status.error,
+    username: status.user?.username,
+    groups: status.user?.groups,
+    extra: Object.keys(status.user?.extra ?? {}).sort(),
+  };
+}
+
+describe('TokenReview stand-in', () => {
+  it('answers reviews of pod-bound tokens in the shape the real API server does', async () => {
+    const realPod = await cluster.createPod({ namespace: 'shop', name: 'web-1', serviceAccount: 'web', nodeName: 'worker-2' });
+    for (const audiences of [['meshid'], ['vault']]) {
+      const real = await cluster.call('POST', PATH, review(await cluster.podToken(realPod, audiences), ['meshid']));
+      const stood = await standinReview(review(await standin.mintPodToken('shop', 'web-1', { audiences }), ['meshid']));
+      expect(stood.status).toBe(201);
+      expect(shape(stood.json.status!)).toEqual(shape(real.status));
+    }
   });
 
-  it('serves issuer discovery and the JWKS', async () => {
-    const discovery = await call('GET', '/.well-known/openid-configuration');
-    expect(discovery.json).toMatchObject({ issuer: standin.issuer.issuer, jwks_uri: `${standin.url}/openid/v1/jwks` });
-    const jwks = await call('GET', '/openid/v1/jwks');
-    expect(jwks.json.keys).toEqual([expect.objectContaining({ kid: standin.issuer.kid, use: 'sig' })]);
-  });
+  it('produces the faults it exists for', async () => {
+    const token = await standin.mintPodToken('shop', 'web-1', { audiences: ['meshid'] });
 
-  it('only mints tokens for registered pods', async () => {
-    await expect(standin.mintPodToken('shop', 'nope', { audiences: ['meshid'] })).rejects.toThrow('not registered');
+    standin.stalled = true;
+    const abandoned = standinReview(review(token, ['meshid']), { signal: AbortSignal.timeout(200) });
+    await expect(abandoned).rejects.toMatchObject({ name: 'AbortError' });
+    standin.stalled = false;
+
+    standin.statusAudiencesOverride = ['https://kubernetes.default.svc'];
+    expect((await standinReview(review(token, ['meshid']))).json.status).toMatchObject({ audiences: ['https://kubernetes.default.svc'] });
+    standin.statusAudiencesOverride = undefined;
+
+    const expired = await standin.issuer.mintServiceAccountToken({
+      namespace: 'shop', serviceAccount: 'web', audiences: ['meshid'], issuedAt: new Date(Date.now() - 7200_000), lifetimeSeconds: 600,
+    });
+    expect((await standinReview(review(expired, ['meshid']))).json.status).toEqual({
+      user: {},
+      error: '[invalid bearer token, service account token has expired]',
+    });
+
+    standin.addStaticToken('user-token', { username: 'oidc:alice' });
+    expect((await standinReview(review('user-token', ['meshid']))).json.status).toMatchObject({ authenticated: true, user: { username: 'oidc:alice' } });
+
+    expect(await standinReview(review(token), { bearer: 'someone-else' })).toMatchObject({ status: 401, json: { kind: 'Status' } });
   });
 });

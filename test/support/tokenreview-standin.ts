@@ -5,14 +5,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { errors as joseErrors, type JWTPayload } from 'jose';
-import { JwtIssuer, type IssuerAlgorithm, type ServiceAccountTokenOptions } from './jwt-issuer.js';
+import { JwtIssuer, type ServiceAccountTokenOptions } from './jwt-issuer.js';
 import { createLocalServerTls } from './standin-tls.js';
 
 /**
- * A local HTTPS stand-in for the parts of kube-apiserver meshid talks to: TokenReview
- * (POST /apis/authentication.k8s.io/v1/tokenreviews) and service-account issuer discovery
- * (/.well-known/openid-configuration, /openid/v1/jwks). Tokens are real JWTs from its JwtIssuer; reviews check
- * signature, expiry, audiences and that a bound pod still exists, and answer in kube-apiserver's JSON shapes.
+ * A local HTTPS stand-in for kube-apiserver's TokenReview (POST /apis/authentication.k8s.io/v1/tokenreviews),
+ * answering in its JSON shapes for tokens from its own JwtIssuer. Attestation is tested against the real API
+ * server (test/peers/kube-cluster.ts); this stand-in exists only for faults the real one cannot produce:
+ * - a TokenReview that is accepted but never answered (`stalled`: meshid's request timeout);
+ * - a non-conforming server reporting status.audiences other than those asked for (`statusAudiencesOverride`);
+ * - a token that the API server's clock sees expired while meshid's does not (mint one already expired: the
+ *   real server's TokenRequest never does);
+ * - a service-account token without exp (legacy Secret tokens, which only kube-controller-manager's token
+ *   controller mints; the test cluster has none);
+ * - a JWT that the API server maps to a user other than a service account (`addStaticToken`: the real server
+ *   would need an OIDC or webhook authenticator, and its static tokens are not JWTs, which meshid refuses
+ *   before any review).
+ * Still using it as a plain TokenReview server, not for a fault, and due to move to the real one:
+ * test/upstream/vault-openbao.test.ts, test/ca-server/operations.test.ts and bench/agent-support.ts.
  */
 
 export interface StandinPod {
@@ -30,32 +40,22 @@ export interface StandinUser {
   extra?: Record<string, string[]>;
 }
 
+/** As kube-apiserver serializes it: a refusal has no `authenticated` and an empty user. */
 export interface TokenReviewStatus {
-  authenticated: boolean;
-  user?: StandinUser;
+  authenticated?: true;
+  user?: StandinUser | Record<string, never>;
   audiences?: string[];
   error?: string;
-}
-
-export interface TokenReviewStandinOptions {
-  /** --service-account-issuer. Default: https://kubernetes.default.svc.cluster.local */
-  issuer?: string;
-  /** --api-audiences, used when a review names no audiences. Default: [issuer]. */
-  apiAudiences?: string[];
-  alg?: IssuerAlgorithm;
 }
 
 const TOKENREVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
 const EXTRA = 'authentication.kubernetes.io/';
 
 export class TokenReviewStandin {
-  /** Bearer token meshid's kubeconfig uses; allowed to create tokenreviews. */
+  /** Bearer token meshid's kubeconfig uses; any other caller is answered 401. */
   readonly callerToken = randomBytes(24).toString('base64url');
-  /** A caller that authenticates but lacks RBAC for tokenreviews (answered 403). */
-  readonly forbiddenCallerToken = randomBytes(24).toString('base64url');
-  /** audiences of every review received, in order; `reviews.length` is the review count. */
-  readonly reviews: string[][] = [];
-  jwksFetches = 0;
+  /** TokenReviews received, answered or not. */
+  reviewCount = 0;
   /** When set, successful reviews report these status.audiences whatever was asked (a non-conforming server). */
   statusAudiencesOverride: string[] | undefined;
   /** When true, TokenReview requests are accepted but never answered (to exercise client timeouts). */
@@ -64,43 +64,28 @@ export class TokenReviewStandin {
   private readonly pods = new Map<string, StandinPod>();
   private readonly nodeUids = new Map<string, string>();
   private readonly staticTokens = new Map<string, StandinUser>();
-  private readonly apiAudiences: string[];
 
   private constructor(
     private readonly server: Server,
     readonly url: string,
     readonly caPem: string,
     readonly issuer: JwtIssuer,
-    apiAudiences: string[] | undefined,
-  ) {
-    this.apiAudiences = apiAudiences ?? [issuer.issuer];
-  }
+  ) {}
 
-  static async start(opts: TokenReviewStandinOptions = {}): Promise<TokenReviewStandin> {
+  /** `issuer` is the --service-account-issuer (default https://kubernetes.default.svc.cluster.local). */
+  static async start(opts: { issuer?: string } = {}): Promise<TokenReviewStandin> {
     const tls = await createLocalServerTls();
-    const issuer = await JwtIssuer.create({
-      issuer: opts.issuer ?? 'https://kubernetes.default.svc.cluster.local',
-      alg: opts.alg,
-    });
+    const issuer = await JwtIssuer.create({ issuer: opts.issuer ?? 'https://kubernetes.default.svc.cluster.local' });
     const server = createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    const standin = new TokenReviewStandin(server, `https://127.0.0.1:${port}`, tls.caPem, issuer, opts.apiAudiences);
+    const standin = new TokenReviewStandin(server, `https://127.0.0.1:${port}`, tls.caPem, issuer);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void standin.handle(req, res));
     return standin;
   }
 
-  get reviewCount(): number {
-    return this.reviews.length;
-  }
-
   registerPod(pod: StandinPod): void {
     this.pods.set(`${pod.namespace}/${pod.name}`, { ...pod });
-  }
-
-  /** The pod is gone: reviews of tokens bound to it now fail, as after `kubectl delete pod`. */
-  deletePod(namespace: string, name: string): void {
-    this.pods.delete(`${namespace}/${name}`);
   }
 
   nodeUid(nodeName: string): string {
@@ -109,7 +94,7 @@ export class TokenReviewStandin {
     return uid;
   }
 
-  /** A non-JWT token for a non-service-account user (like --token-auth-file). */
+  /** A token the stand-in authenticates as `user` (as an OIDC or webhook authenticator would). */
   addStaticToken(token: string, user: StandinUser): void {
     this.staticTokens.set(token, user);
   }
@@ -131,8 +116,8 @@ export class TokenReviewStandin {
     });
   }
 
-  /** Writes a kubeconfig (0600) that reaches this stand-in with its CA and the given caller token. */
-  async writeKubeconfig(dir: string, callerToken = this.callerToken): Promise<string> {
+  /** Writes a kubeconfig (0600) that reaches this stand-in with its CA and caller token. */
+  async writeKubeconfig(dir: string): Promise<string> {
     const file = path.join(dir, `kubeconfig-${randomUUID()}.json`);
     const config = {
       apiVersion: 'v1',
@@ -143,7 +128,7 @@ export class TokenReviewStandin {
           cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.caPem).toString('base64') },
         },
       ],
-      users: [{ name: 'meshid', user: { token: callerToken } }],
+      users: [{ name: 'meshid', user: { token: this.callerToken } }],
       contexts: [{ name: 'standin', context: { cluster: 'standin', user: 'meshid' } }],
       'current-context': 'standin',
     };
@@ -158,29 +143,10 @@ export class TokenReviewStandin {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const route = `${req.method} ${new URL(req.url ?? '/', this.url).pathname}`;
-    if (route === 'GET /.well-known/openid-configuration') {
-      return send(res, 200, {
-        issuer: this.issuer.issuer,
-        jwks_uri: `${this.url}/openid/v1/jwks`,
-        response_types_supported: ['id_token'],
-        subject_types_supported: ['public'],
-        id_token_signing_alg_values_supported: [this.issuer.alg],
-      });
+    if (`${req.method} ${new URL(req.url ?? '/', this.url).pathname}` !== `POST ${TOKENREVIEW_PATH}`) {
+      return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     }
-    if (route === 'GET /openid/v1/jwks') {
-      this.jwksFetches++;
-      return send(res, 200, this.issuer.jwks(), 'application/jwk-set+json');
-    }
-    if (route !== `POST ${TOKENREVIEW_PATH}`) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
-
-    const caller = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    if (caller === this.forbiddenCallerToken) {
-      return send(res, 403, status(403, 'Forbidden', 'tokenreviews.authentication.k8s.io is forbidden: User ' +
-        '"system:serviceaccount:meshid:no-rbac" cannot create resource "tokenreviews" in API group ' +
-        '"authentication.k8s.io" at the cluster scope'));
-    }
-    if (caller !== this.callerToken) return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    if (req.headers.authorization !== `Bearer ${this.callerToken}`) return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
 
     let review: { spec?: { token?: unknown; audiences?: unknown } };
     try {
@@ -190,7 +156,7 @@ export class TokenReviewStandin {
     }
     const token = typeof review.spec?.token === 'string' ? review.spec.token : '';
     const audiences = Array.isArray(review.spec?.audiences) ? review.spec.audiences.map(String) : [];
-    this.reviews.push(audiences);
+    this.reviewCount++;
     if (this.stalled) return;
     const result = await this.review(token, audiences);
     if (result.authenticated && this.statusAudiencesOverride) result.audiences = this.statusAudiencesOverride;
@@ -204,7 +170,8 @@ export class TokenReviewStandin {
   }
 
   private async review(token: string, requested: string[]): Promise<TokenReviewStatus> {
-    const target = requested.length > 0 ? requested : this.apiAudiences;
+    // kube-apiserver's --api-audiences default to its issuer.
+    const target = requested.length > 0 ? requested : [this.issuer.issuer];
     const user = this.staticTokens.get(token);
     if (user) return { authenticated: true, user, audiences: target };
 
@@ -212,9 +179,8 @@ export class TokenReviewStandin {
     try {
       claims = await this.issuer.verify(token);
     } catch (err) {
-      return unauthenticated(
-        err instanceof joseErrors.JWTExpired ? 'service account token has expired' : 'token could not be validated',
-      );
+      // The real server's wording (k8s.io/kubernetes pkg/serviceaccount/claims.go).
+      return unauthenticated(err instanceof joseErrors.JWTExpired ? 'service account token has expired' : 'token could not be validated');
     }
     const tokenAudiences = typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []);
     const audiences = target.filter((a) => tokenAudiences.includes(a));
@@ -232,17 +198,15 @@ export class TokenReviewStandin {
       node?: { name?: string; uid?: string };
     };
     const extra: Record<string, string[]> = {};
-    if (k8s.pod) {
-      const pod = this.pods.get(`${k8s.namespace}/${k8s.pod.name}`);
-      if (!pod || pod.uid !== k8s.pod.uid) return unauthenticated('service account token has been invalidated');
-      extra[`${EXTRA}pod-name`] = [pod.name];
-      extra[`${EXTRA}pod-uid`] = [pod.uid];
-    }
+    if (claims.jti) extra[`${EXTRA}credential-id`] = [`JTI=${claims.jti}`];
     if (k8s.node?.name && k8s.node.uid) {
       extra[`${EXTRA}node-name`] = [k8s.node.name];
       extra[`${EXTRA}node-uid`] = [k8s.node.uid];
     }
-    if (claims.jti) extra[`${EXTRA}credential-id`] = [`JTI=${claims.jti}`];
+    if (k8s.pod?.name && k8s.pod.uid) {
+      extra[`${EXTRA}pod-name`] = [k8s.pod.name];
+      extra[`${EXTRA}pod-uid`] = [k8s.pod.uid];
+    }
     return {
       authenticated: true,
       user: {
@@ -257,15 +221,15 @@ export class TokenReviewStandin {
 }
 
 function unauthenticated(reason: string): TokenReviewStatus {
-  return { authenticated: false, user: undefined, error: `[invalid bearer token, ${reason}]` };
+  return { user: {}, error: `[invalid bearer token, ${reason}]` };
 }
 
 function status(code: number, reason: string, message: string) {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
 }
 
-function send(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
-  res.writeHead(code, { 'content-type': contentType }).end(JSON.stringify(body));
+function send(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -4,6 +4,10 @@ import { invalidArgument, MeshidError } from '../../../core/errors.js';
 import { httpsFetch, type HttpsFetch } from './https-fetch.js';
 
 const WELL_KNOWN = '/.well-known/openid-configuration';
+/** meshid fetches discovery and JWKS without credentials; Kubernetes serves them to anonymous clients only when told to. */
+const ANONYMOUS_ACCESS_HINT =
+  'it must be readable without credentials: on Kubernetes, bind the ClusterRole system:service-account-issuer-discovery ' +
+  'to the Group system:unauthenticated';
 
 export interface DiscoveryOptions {
   /** The issuer's base URL (…/.well-known/openid-configuration is appended) or the full discovery URL. */
@@ -60,6 +64,7 @@ async function discover(configUrl: URL, issuer: string, fetchImpl: HttpsFetch, t
   let doc: { issuer?: unknown; jwks_uri?: unknown };
   try {
     const res = await fetchImpl(configUrl.href, { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.status === 401 || res.status === 403) throw new Error(`HTTP ${res.status}; ${ANONYMOUS_ACCESS_HINT}`);
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     doc = (await res.json()) as typeof doc;
   } catch (err) {

@@ -51,7 +51,7 @@ export class JwtServiceAccountVerifier implements ServiceAccountTokenVerifier {
     if (opts.audiences.length === 0) {
       throw invalidArgument('kubernetes.audiences must name at least one audience for offline token verification', 'bad_config');
     }
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => Date.now());
     this.verified = this.newCache();
   }
 

@@ -63,8 +63,8 @@ export class TokenReviewClient {
       }
       if (err.code === 403) {
         return unavailable(
-          `meshid may not create tokenreviews on ${this.server} (HTTP 403); bind its service account to the ` +
-            'system:auth-delegator ClusterRole',
+          `meshid may not create tokenreviews on ${this.server} (HTTP 403); install the Helm chart's RBAC, or bind ` +
+            "meshid's service account to the system:auth-delegator ClusterRole",
           'tokenreview_forbidden',
         );
       }

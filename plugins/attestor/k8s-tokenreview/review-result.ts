@@ -38,7 +38,8 @@ function classifyRejection(detail: string, sentAudiences: readonly string[]) {
     [/expired/i, 'token_expired', 're-read the projected token file (the kubelet refreshes it) and retry'],
     [/audience/i, 'token_wrong_audience', `request the projected token with audience ${quoteClaim(sentAudiences)}`],
     [
-      /invalidated|not found|deleted/i,
+      // Recreated under the same name: "pod UID (…) does not match service account pod ref claim (…)".
+      /invalidated|not found|deleted|does not match/i,
       'token_invalidated',
       'its pod or service account was deleted or recreated; use the token of a running pod',
     ],

@@ -46,7 +46,7 @@ export class TokenReviewVerifier implements ServiceAccountTokenVerifier {
     this.client = new TokenReviewClient(opts.kubeConfig, opts.requestTimeoutMs ?? 10_000);
     this.cache = new TokenCache(opts.cacheMaxEntries ?? 10_000, opts.rejectedTokens && new RejectedTokens(opts.rejectedTokens));
     this.audiences = [...opts.audiences];
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => Date.now());
     this.maxCacheMs = (opts.maxCacheSeconds ?? 10) * 1000;
     this.noExpiryCacheMs = (opts.noExpiryCacheSeconds ?? 60) * 1000;
   }
