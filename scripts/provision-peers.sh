@@ -20,8 +20,9 @@
 #                                      or MESHID_WITH_POSTGRES=1 (Debian postgresql)
 #
 # Pins: test/peers/versions.env (PyPI packages), go.mod/go.sum of the Go programs.
-# Go builds use Go's own module and build caches (go env GOMODCACHE GOCACHE, shared by
-# every checkout on the machine), so a fresh clone on a warm machine only relinks.
+# Go builds use Go's own module and build caches (go env GOMODCACHE GOCACHE) and keep the
+# built binaries in ~/.cache/meshid/peers (MESHID_PEER_BUILD_CACHE), all shared by every
+# checkout on the machine: a fresh clone on a provisioned machine builds nothing.
 # Installs missing system packages with apt-get (needs root), e.g. in CI.
 set -euo pipefail
 
@@ -141,18 +142,30 @@ select_go() {
   echo "$toolchain/bin/go"
 }
 
+# Built peers are kept per build fingerprint outside the checkout, like Go's own caches, so a fresh clone
+# on a provisioned machine links them instead of relinking (kube-apiserver alone takes a minute to link).
+BUILT="${MESHID_PEER_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshid/peers}"
+
 # provision_go_binary NAME SRC [PACKAGE [LDFLAGS]]: builds PACKAGE (default: the Go program
 # in SRC; or a `tool` that SRC's go.mod pins) as .cache/peers/bin/NAME, again only when
-# SRC's go.mod, go.sum or *.go (or LDFLAGS) change.
+# SRC's go.mod, go.sum, *.go, LDFLAGS or the Go version change.
 provision_go_binary() {
-  local name="$1" src="$2" package="${3:-.}" ldflags="${4:-}" fingerprint
-  fingerprint="$(cd "$src" && shopt -s nullglob && { cat go.mod go.sum ./*.go; echo "$ldflags"; } | sha256sum | cut -d' ' -f1)"
-  if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ]; then return; fi
-  local go start=$SECONDS
+  local name="$1" src="$2" package="${3:-.}" ldflags="${4:-}" go fingerprint
   go="$(select_go)"
-  log "building $name with $("$go" env GOVERSION)"
-  (cd "$src" && "$go" build -ldflags "-s -w $ldflags" -o "$BIN/$name" "$package")
-  log "built $name in $((SECONDS - start))s"
+  fingerprint="$(cd "$src" && shopt -s nullglob && { cat go.mod go.sum ./*.go ./*/go.mod; echo "$ldflags"; "$go" env GOVERSION; } | sha256sum | cut -d' ' -f1)"
+  if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ]; then return; fi
+  local built="$BUILT/$name/$fingerprint/$name"
+  if [ ! -x "$built" ]; then
+    local start=$SECONDS
+    mkdir -p "$(dirname "$built")"
+    log "building $name with $("$go" env GOVERSION)"
+    (cd "$src" && "$go" build -ldflags "-s -w $ldflags" -o "$built.tmp" "$package")
+    mv "$built.tmp" "$built"
+    # Only the newest build of each peer is kept.
+    find "$BUILT/$name" -mindepth 1 -maxdepth 1 ! -name "$fingerprint" -exec rm -rf {} +
+    log "built $name in $((SECONDS - start))s"
+  fi
+  ln -sfn "$built" "$BIN/$name"
   write_stamp "$name" "$fingerprint"
 }
 
