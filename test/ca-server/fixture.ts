@@ -24,6 +24,10 @@ import { JwtIssuer, type ServiceAccountTokenOptions } from '../support/jwt-issue
  * A real CA server started in-process on a temp data dir and free ports, with real gRPC/TLS clients and
  * its pino log captured in memory. Kubernetes attestation runs offline against a JWKS file (jwt) or is off;
  * TokenReview tests pass their own kubernetes config for a real API server (test/peers/kube-cluster.ts).
+ * The jwt mode's tokens come from a test issuer (test/support/jwt-issuer.ts): these suites are about the CA's
+ * APIs, not Kubernetes, and a per-suite API server would only add seconds; every Kubernetes path (TokenReview,
+ * OIDC discovery, projected tokens) is covered against the real API server in test/kubernetes and
+ * test/attestation.
  */
 
 export const TRUST_DOMAIN = 'meshid.test';

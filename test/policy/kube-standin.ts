@@ -1,6 +1,9 @@
 // A plain-HTTP stand-in for the slice of kube-apiserver the policy watch uses: list and watch of
 // security.istio.io/v1 authorizationpolicies, with resourceVersions, bookmarks-free event history,
 // compaction (a watch from a forgotten version gets a 410 ERROR event) and server-side stream ends.
+// Stand-in only for those two faults: a real kube-apiserver ends watches and compacts its history on its own
+// schedule, never on demand. Everything else about the watch runs against the real API server
+// (test/kubernetes/authorization-policies.test.ts).
 import { EventEmitter } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
