@@ -1,10 +1,10 @@
 /**
  * The CA side of the node-agent benchmark, run as its own process (forked by agent.bench.ts, IPC channel) so
  * the CA never shares an event loop with the agent or the workloads: a real CA server (startCaServer) whose
- * root comes from the `files` upstream, and the TokenReview stand-in playing kube-apiserver. The parent asks
- * over IPC for pod tokens and for a new operator CA (a trust bundle change every agent must push).
+ * root comes from the `files` upstream, reviewing tokens with a real kube-apiserver (test/peers/kube-cluster.ts,
+ * its own processes). The parent asks over IPC for pods and their tokens, ahead of the timed part, and for a
+ * new operator CA (a trust bundle change every agent must push).
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { certificatesToPem } from '../core/x509/chain.js';
 import { writeFileAtomic, writePrivateKeyFile } from '../core/x509/key-file.js';
 import { generateKeyPair } from '../core/x509/keys.js';
 import { ISTIO_CACERTS } from '../plugins/upstream/files/operator-ca.js';
-import { TokenReviewStandin } from '../test/support/tokenreview-standin.js';
+import { KubeCluster } from '../test/peers/kube-cluster.js';
 
 export const CA_HOST_ARG = 'ca-host';
 export const TRUST_DOMAIN = 'bench.example';
@@ -77,6 +77,19 @@ async function writeOperatorCa(dir: string, name: string): Promise<void> {
   await writeFileAtomic(path.join(dir, ISTIO_CACERTS.roots), pem, 0o644);
 }
 
+/** Pods created at a time: well within the API server's in-flight limit (200 mutating requests, then 429). */
+const POD_BATCH = 50;
+
+/** Creates the pods on `nodeName` and returns a TokenRequest token bound to each (the projected token). */
+async function podTokens(cluster: KubeCluster, nodeName: string, pods: PodSpec[]): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < pods.length; i += POD_BATCH) {
+    const batch = pods.slice(i, i + POD_BATCH);
+    tokens.push(...(await Promise.all(batch.map(async (pod) => cluster.podToken(await cluster.createPod({ ...pod, nodeName }), [AUDIENCE])))));
+  }
+  return tokens;
+}
+
 /** Resolves when the CA next announces a trust bundle change. */
 function nextBundleChange(server: CaServer): Promise<{ at: number; roots: number }> {
   return new Promise((resolve) => {
@@ -88,11 +101,8 @@ function nextBundleChange(server: CaServer): Promise<{ at: number; roots: number
   });
 }
 
-async function caHost(dir: string): Promise<void> {
-  const operatorDir = path.join(dir, 'operator-ca');
-  await mkdir(operatorDir, { recursive: true, mode: 0o700 });
-  await writeOperatorCa(operatorDir, 'operator CA 0');
-  const standin = await TokenReviewStandin.start();
+/** The CA server, in tokenreview mode against `cluster`. */
+async function startCa(dir: string, operatorDir: string, cluster: KubeCluster): Promise<CaServer> {
   const config = readCaServerConfig({
     trustDomain: TRUST_DOMAIN,
     dataDir: path.join(dir, 'data'),
@@ -101,26 +111,38 @@ async function caHost(dir: string): Promise<void> {
     ca: { upstream: { type: 'files', dir: operatorDir } },
     kubernetes: {
       mode: 'tokenreview',
-      kubeconfig: await standin.writeKubeconfig(dir),
+      kubeconfig: await cluster.writeKubeconfig(path.join(dir, 'kubeconfig')),
       audiences: [AUDIENCE],
       trustedNodeAccounts: [`${AGENT_ACCOUNT.namespace}/${AGENT_ACCOUNT.serviceAccount}`],
     },
   });
   // Production log level, written to /dev/null so a terminal is never the bottleneck.
   const log = createLogger({ name: 'meshid-ca', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
-  const server = await startCaServer(config, log);
+  return startCaServer(config, log);
+}
+
+async function caHost(dir: string): Promise<void> {
+  const operatorDir = path.join(dir, 'operator-ca');
+  await mkdir(operatorDir, { recursive: true, mode: 0o700 });
+  await writeOperatorCa(operatorDir, 'operator CA 0');
+  const cluster = await KubeCluster.start();
+  const server = await startCa(dir, operatorDir, cluster).catch(async (err: unknown) => {
+    await cluster.stop();
+    throw err;
+  });
   let operatorCas = 0;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await server.close();
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    })());
 
   const handle = async (request: CaHostRequest): Promise<unknown> => {
     switch (request.op) {
-      case 'pod-tokens': {
-        const tokens: string[] = [];
-        for (const pod of request.pods) {
-          standin.registerPod({ ...pod, uid: randomUUID(), nodeName: request.nodeName });
-          tokens.push(await standin.mintPodToken(pod.namespace, pod.name, { audiences: [AUDIENCE], lifetimeSeconds: 3600 }));
-        }
-        return tokens;
-      }
+      case 'pod-tokens':
+        return podTokens(cluster, request.nodeName, request.pods);
       case 'replace-operator-ca': {
         const changed = nextBundleChange(server);
         const writtenAt = wallClockMs();
@@ -129,16 +151,14 @@ async function caHost(dir: string): Promise<void> {
         return { writtenAt, changedAt: at, roots } satisfies OperatorCaChange;
       }
       case 'close':
-        await server.close();
-        await standin.close();
-        await rm(dir, { recursive: true, force: true });
+        await close();
         process.disconnect();
         return undefined;
     }
   };
 
-  // The bench went away without closing us: stop rather than linger with open ports.
-  process.on('disconnect', () => process.exit(0));
+  // The bench went away without closing us: stop (the API server and etcd too) rather than linger with open ports.
+  process.on('disconnect', () => void close().finally(() => process.exit(0)));
   process.on('message', (request: CaHostRequest) => {
     handle(request).then(
       (result) => {
@@ -147,7 +167,7 @@ async function caHost(dir: string): Promise<void> {
       (err: unknown) => send({ id: request.id, error: (err as Error).stack ?? String(err) }),
     );
   });
-  send({ op: 'ready', info: { grpcPort: server.grpcPort, bundleFile: server.bundleFile, adminSocket: config.listen.adminSocket } });
+  send({ op: 'ready', info: { grpcPort: server.grpcPort, bundleFile: server.bundleFile, adminSocket: server.adminSocket } });
 }
 
 if (process.argv[2] === CA_HOST_ARG && process.send) {

@@ -1,6 +1,6 @@
 /**
  * Node agent benchmark (issue 3). Three processes on one host: the CA (bench/agent-support.ts: startCaServer
- * with the `files` upstream, plus the TokenReview stand-in as kube-apiserver), the node agent as shipped
+ * with the `files` upstream, reviewing pod tokens with a real kube-apiserver), the node agent as shipped
  * (`meshid agent run`), and this one, which plays the Envoys: each simulated Envoy has its own connection to
  * the agent's Unix socket and drives StreamSecrets as Envoy does, ACKing every response.
  *
@@ -546,7 +546,7 @@ async function main(): Promise<void> {
     const ms = (values: number[]) => values.map((v) => `${v.toFixed(0)} ms`).join(', ');
     console.log(`
 CPU per first certificate, VM: ${cpu(vm.cpu)}; per cached one: ${cpu(vm.cachedCpu)}
-CPU per first certificate, Kubernetes: ${cpu(k8s.cpu)} (the CA's share includes the TokenReview stand-in); per cached one: ${cpu(k8s.cachedCpu)}
+CPU per first certificate, Kubernetes: ${cpu(k8s.cpu)} (TokenReview by a real kube-apiserver, its CPU not included); per cached one: ${cpu(k8s.cachedCpu)}
 agent RSS: ${idle.rssMb.toFixed(1)} MB idle (JS heap ${idleHeap.usedMb.toFixed(1)} MB used), ${loaded.rssMb.toFixed(1)} MB with ${cached} SVIDs cached and ${streams} SDS streams open (JS heap ${loadedHeap.usedMb.toFixed(1)} of ${loadedHeap.totalMb.toFixed(1)} MB, external ${loadedHeap.externalMb.toFixed(1)} MB; peak RSS ${loaded.peakMb.toFixed(1)} MB)
 bundle changes: all ${STREAMS} streams updated ${ms(changes.map((c) => c.allMs))} after the CA announced the new root; ${ms(changes.map((c) => c.fromFilesMs))} after the operator wrote the new CA files (includes the files upstream's 300 ms quiet period and a new signing CA)
 CPU per bundle change: ${cpu(worst.cpu)} (worst round)`);

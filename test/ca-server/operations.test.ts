@@ -6,8 +6,8 @@ import path from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrustBundle__Output } from '../../protos/gen/meshid/v1/TrustBundle.js';
-import { TokenReviewStandin } from '../support/tokenreview-standin.js';
-import { AUDIENCE, authorization, CaFixture, derToPem, grpcError, K8S_ISSUER, newCsr, rpc, splitPem } from './fixture.js';
+import { KubeCluster } from '../peers/kube-cluster.js';
+import { AUDIENCE, authorization, CaFixture, derToPem, grpcError, newCsr, rpc, splitPem } from './fixture.js';
 
 const get = async (url: string) => {
   const res = await fetch(url);
@@ -77,7 +77,7 @@ describe('/metrics, /healthz, /readyz', () => {
 });
 
 /**
- * A TCP relay in front of the TokenReview stand-in that can hold request bytes, so a CA call can be caught
+ * A TCP relay in front of the API server that can hold request bytes, so a CA call can be caught
  * in flight (waiting on the API server) at a moment the test chooses.
  */
 class HoldingRelay {
@@ -130,19 +130,19 @@ class HoldingRelay {
 }
 
 describe('graceful shutdown', () => {
-  let standin: TokenReviewStandin;
+  let cluster: KubeCluster;
   let relay: HoldingRelay;
   let dir: string;
   let kubeconfigs = 0;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'meshid-shutdown-'));
-    standin = await TokenReviewStandin.start({ issuer: K8S_ISSUER });
-    relay = await HoldingRelay.start(Number(new URL(standin.url).port));
+    cluster = await KubeCluster.start();
+    relay = await HoldingRelay.start(Number(new URL(cluster.url).port));
   });
   afterAll(async () => {
     await relay?.close();
-    await standin?.close();
+    await cluster?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -154,8 +154,8 @@ describe('graceful shutdown', () => {
       JSON.stringify({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'c', cluster: { server: `https://127.0.0.1:${relay.port}`, 'certificate-authority-data': Buffer.from(standin.caPem).toString('base64') } }],
-        users: [{ name: 'u', user: { token: standin.callerToken } }],
+        clusters: [{ name: 'c', cluster: { server: `https://127.0.0.1:${relay.port}`, 'certificate-authority-data': Buffer.from(cluster.caPem).toString('base64') } }],
+        users: [{ name: 'u', user: { token: cluster.adminToken } }],
         contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
         'current-context': 'x',
       }),
@@ -166,8 +166,8 @@ describe('graceful shutdown', () => {
 
   it('lets an in-flight call finish, turns /readyz to 503, refuses new calls, then removes the admin socket', async () => {
     const ca = await startCa();
-    standin.registerPod({ name: 'web-1', uid: 'uid-web-1', namespace: 'shop', serviceAccount: 'web', nodeName: 'worker-1' });
-    const token = await standin.mintPodToken('shop', 'web-1', { audiences: [AUDIENCE] });
+    const pod = await cluster.createPod({ namespace: 'shop', name: 'web-1', serviceAccount: 'web', nodeName: 'worker-1' });
+    const token = await cluster.podToken(pod, [AUDIENCE]);
     const client = ca.istioClient();
     try {
       expect((await get(`${ca.metricsUrl}/readyz`)).status).toBe(200);

@@ -21,8 +21,6 @@ import { createLocalServerTls } from './standin-tls.js';
  * - a JWT that the API server maps to a user other than a service account (`addStaticToken`: the real server
  *   would need an OIDC or webhook authenticator, and its static tokens are not JWTs, which meshid refuses
  *   before any review).
- * Still using it as a plain TokenReview server, not for a fault, and due to move to the real one:
- * test/upstream/vault-openbao.test.ts, test/ca-server/operations.test.ts and bench/agent-support.ts.
  */
 
 export interface StandinPod {
@@ -41,7 +39,7 @@ export interface StandinUser {
 }
 
 /** As kube-apiserver serializes it: a refusal has no `authenticated` and an empty user. */
-export interface TokenReviewStatus {
+interface TokenReviewStatus {
   authenticated?: true;
   user?: StandinUser | Record<string, never>;
   audiences?: string[];
@@ -72,10 +70,9 @@ export class TokenReviewStandin {
     readonly issuer: JwtIssuer,
   ) {}
 
-  /** `issuer` is the --service-account-issuer (default https://kubernetes.default.svc.cluster.local). */
-  static async start(opts: { issuer?: string } = {}): Promise<TokenReviewStandin> {
+  static async start(): Promise<TokenReviewStandin> {
     const tls = await createLocalServerTls();
-    const issuer = await JwtIssuer.create({ issuer: opts.issuer ?? 'https://kubernetes.default.svc.cluster.local' });
+    const issuer = await JwtIssuer.create({ issuer: 'https://kubernetes.default.svc.cluster.local' });
     const server = createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
@@ -86,12 +83,6 @@ export class TokenReviewStandin {
 
   registerPod(pod: StandinPod): void {
     this.pods.set(`${pod.namespace}/${pod.name}`, { ...pod });
-  }
-
-  nodeUid(nodeName: string): string {
-    let uid = this.nodeUids.get(nodeName);
-    if (!uid) this.nodeUids.set(nodeName, (uid = randomUUID()));
-    return uid;
   }
 
   /** A token the stand-in authenticates as `user` (as an OIDC or webhook authenticator would). */
@@ -140,6 +131,12 @@ export class TokenReviewStandin {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
+  }
+
+  private nodeUid(nodeName: string): string {
+    let uid = this.nodeUids.get(nodeName);
+    if (!uid) this.nodeUids.set(nodeName, (uid = randomUUID()));
+    return uid;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

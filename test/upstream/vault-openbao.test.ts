@@ -18,8 +18,9 @@ import type { MintX509CaResult } from '../../plugins/api/upstream-authority.js';
 import type { VaultAuthSettings } from '../../plugins/upstream/vault/config.js';
 import { VaultAuthority } from '../../plugins/upstream/vault/vault-authority.js';
 import { CaFixture, newCsr, rpc, TRUST_DOMAIN } from '../ca-server/fixture.js';
+import { KubeCluster } from '../peers/kube-cluster.js';
 import { requirePeer } from '../peers/peers.js';
-import { TokenReviewStandin } from '../support/tokenreview-standin.js';
+import { eventually, tokenReviewCounter } from '../support/kube-observe.js';
 import { LogEvents } from './log-events.js';
 import { OpenBao, type AppRoleCredentials } from './openbao.js';
 import { pem } from './operator-pki.js';
@@ -72,6 +73,27 @@ async function mint(authority: VaultAuthority, ttlSeconds = 3600): Promise<MintX
   return authority.mintX509Ca({ csrPem, trustDomain: td, preferredTtlSeconds: ttlSeconds });
 }
 
+/** OpenBao's token_reviewer_jwt: a real token of a service account bound to system:auth-delegator (may create tokenreviews). */
+async function tokenReviewerJwt(cluster: KubeCluster): Promise<string> {
+  const account = { namespace: 'openbao', name: 'token-reviewer' };
+  await cluster.createServiceAccount(account.namespace, account.name);
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'openbao-token-reviewer' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+    subjects: [{ kind: 'ServiceAccount', ...account }],
+  };
+  await cluster.apply(binding);
+  await eventually('the ClusterRoleBinding to take effect', () =>
+    cluster.can(
+      { username: `system:serviceaccount:${account.namespace}:${account.name}` },
+      { verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews' },
+    ),
+  );
+  return cluster.requestToken(account.namespace, account.name, { audiences: [cluster.issuer] });
+}
+
 async function writeTemp(name: string, content: string): Promise<string> {
   const file = path.join(work, name);
   await writeFile(file, content, { mode: 0o600 });
@@ -120,14 +142,20 @@ describe('vault upstream authority against a real OpenBao', () => {
     expect((await mint(authority)).upstreamRoots).toHaveLength(1);
   });
 
-  it('logs in with Kubernetes auth (OpenBao reviews the service-account token with the API server)', async () => {
-    const standin = await TokenReviewStandin.start();
-    try {
+  describe('Kubernetes auth, reviewed by a real kube-apiserver', () => {
+    let cluster: KubeCluster;
+
+    beforeAll(async () => {
+      cluster = await KubeCluster.start();
+    });
+    afterAll(() => cluster?.stop());
+
+    it('logs in with the service-account token OpenBao reviews with the API server; refuses another account', async () => {
       await bao.api('POST', 'sys/auth/kubernetes', { type: 'kubernetes' });
       await bao.api('POST', 'auth/kubernetes/config', {
-        kubernetes_host: standin.url,
-        kubernetes_ca_cert: standin.caPem,
-        token_reviewer_jwt: standin.callerToken,
+        kubernetes_host: cluster.url,
+        kubernetes_ca_cert: cluster.caPem,
+        token_reviewer_jwt: await tokenReviewerJwt(cluster),
         disable_local_ca_jwt: true,
       });
       await bao.api('POST', 'auth/kubernetes/role/meshid', {
@@ -137,21 +165,21 @@ describe('vault upstream authority against a real OpenBao', () => {
         token_policies: ['meshid-ca'],
         token_ttl: '1h',
       });
-      const jwt = await standin.issuer.mintServiceAccountToken({ namespace: 'meshid-system', serviceAccount: 'meshid-ca', audiences: ['vault'] });
-      const tokenFile = await writeTemp('sa-token', jwt);
-      const authority = vaultAuthority({ method: 'kubernetes', role: 'meshid', tokenFile });
+      await cluster.createServiceAccount('meshid-system', 'meshid-ca');
+      const jwt = await cluster.requestToken('meshid-system', 'meshid-ca', { audiences: ['vault'] });
+      const reviews = await tokenReviewCounter(cluster);
+      const authority = vaultAuthority({ method: 'kubernetes', role: 'meshid', tokenFile: await writeTemp('sa-token', jwt) });
       await authority.start();
       expect((await mint(authority)).upstreamRoots).toHaveLength(1);
-      expect(standin.reviewCount).toBeGreaterThan(0);
+      expect(await reviews()).toBe(1);
 
-      const stranger = await standin.issuer.mintServiceAccountToken({ namespace: 'shop', serviceAccount: 'web', audiences: ['vault'] });
+      await cluster.createServiceAccount('shop', 'web');
+      const stranger = await cluster.requestToken('shop', 'web', { audiences: ['vault'] });
       const denied = await failure(vaultAuthority({ method: 'kubernetes', role: 'meshid', tokenFile: await writeTemp('sa-other', stranger) }).start());
       expect(denied.code).toBe('PERMISSION_DENIED');
       expect(denied.message).toContain(`Kubernetes login as role "meshid" (auth/kubernetes/login) at ${bao.address} failed: HTTP 403`);
       expect(denied.message).not.toContain(stranger);
-    } finally {
-      await standin.close();
-    }
+    });
   });
 
   describe('failures are clear errors with the right code', () => {
