@@ -26,6 +26,7 @@ import {
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './authority/jwt-keys.js';
 import { readCaLimits, type CaLimitsConfig } from './limits/config.js';
 import { readBundleConfigMap, type BundleConfigMapConfig } from './bundle-publication/config.js';
+import { readDatastoreConfig, type DatastoreConfig } from './datastore/config.js';
 
 export interface ListenAddress {
   host: string;
@@ -62,6 +63,8 @@ export interface CaPolicyConfig {
 export interface CaServerConfig {
   trustDomain: TrustDomain;
   dataDir: string;
+  /** Where the CA's state lives: SQLite in dataDir (default) or PostgreSQL, shared by several replicas. */
+  datastore: DatastoreConfig;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   listen: {
     /** TLS gRPC: Istio CA service and the node-agent API. */
@@ -125,7 +128,7 @@ export function loadCaServerConfig(options: {
 const ENV_PREFIX = 'MESHID_';
 const TOP_LEVEL_KEYS = [
   'trustDomain', 'dataDir', 'logLevel', 'listen', 'serverDnsNames', 'auditLog', 'svid', 'agentSvidTtl', 'ca', 'joinToken',
-  'kubernetes', 'jwt', 'policies', 'limits',
+  'kubernetes', 'jwt', 'policies', 'limits', 'datastore',
 ];
 
 /**
@@ -174,6 +177,7 @@ export function readCaServerConfig(raw: Record<string, unknown>): CaServerConfig
   return {
     trustDomain,
     dataDir,
+    datastore: readDatastoreConfig(section('datastore', raw.datastore)),
     logLevel: oneOf('logLevel', raw.logLevel ?? d.logLevel, LOG_LEVELS),
     listen: {
       grpc: listenAddress('listen.grpc', listen.grpc ?? d.listen.grpc),

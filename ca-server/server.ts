@@ -23,7 +23,7 @@ import { RootRotation } from './authority/root-rotation.js';
 import { startBundlePublication } from './bundle-publication/publication.js';
 import type { CaServerConfig } from './config.js';
 import type { DataStore } from './datastore/datastore.js';
-import { SqliteDataStore } from './datastore/sqlite.js';
+import { openDataStore } from './datastore/open-datastore.js';
 import { JwtSvidIssuer } from './issuance/jwt-svid-issuer.js';
 import { CallLimits } from './limits/call-limits.js';
 import { X509SvidIssuer } from './issuance/x509-svid-issuer.js';
@@ -59,7 +59,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function startCaServer(config: CaServerConfig, log: Logger): Promise<CaServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const store = SqliteDataStore.open(config.dataDir);
+  const store = await openDataStore(config);
   const audit = openAuditLog(config.auditLog);
   // Created first so the upstream can count its failures; the authority gauges are only read at scrape time.
   const metrics = new CaMetrics({

@@ -3,10 +3,11 @@
  *
  * 1. By field name, at any depth: the value is replaced by "[redacted]" when the name, in any case, is
  *    exactly `key`, `csr`, `cookie` or `set-cookie`, or ends with `token`, `secret`, `password`, `passwd`,
- *    `privatekey`, `apikey` or `authorization` ("-" or "_" allowed inside `set-cookie`, `private_key`,
- *    `api_key`). So `Authorization`, `joinToken`, `k8s_token`, `id_token`, `clientSecret`, `private_key`,
- *    `x-api-key` are censored, while public names that merely contain such a word stay readable: `keyId`,
- *    `kid`, `keyAlgorithm`, `keyPath`, `tokenId`, `tokenHash`, `tokenFile`, `secretName`.
+ *    `privatekey`, `apikey`, `authorization` or `connectionstring` (a database URL holds its password) ("-" or
+ *    "_" allowed inside `set-cookie`, `private_key`, `api_key`, `connection_string`). So `Authorization`,
+ *    `joinToken`, `k8s_token`, `id_token`, `clientSecret`, `private_key`, `x-api-key`, `connectionString` are
+ *    censored, while public names that merely contain such a word stay readable: `keyId`, `kid`,
+ *    `keyAlgorithm`, `keyPath`, `tokenId`, `tokenHash`, `tokenFile`, `secretName`, `connectionStringFile`.
  * 2. By shape, anywhere in the finished line (messages, error messages and stacks included): PEM private key
  *    blocks, JWTs, the secret part of meshid join tokens (the public id stays) and `Bearer <credential>`.
  *
@@ -15,7 +16,7 @@
  */
 
 const CENSOR = '[redacted]';
-const SECRET_NAME = /^(?:key|csr|cookie|set[-_]?cookie)$|(?:token|secret|passw(?:or)?d|private[-_]?key|api[-_]?key|authorization)$/i;
+const SECRET_NAME = /^(?:key|csr|cookie|set[-_]?cookie)$|(?:token|secret|passw(?:or)?d|private[-_]?key|api[-_]?key|authorization|connection[-_]?string)$/i;
 /** Deeper than pino's own depthLimit (5), so every level that is serialised has been walked. */
 const MAX_DEPTH = 8;
 

@@ -16,8 +16,9 @@
 #   .cache/peers/bin/openssl           system openssl (Debian package if missing)
 #   .cache/peers/crds/istio.yaml       Istio's CustomResourceDefinitions (istio.io/api module, ISTIO_API_VERSION)
 #   .cache/peers/crds/cert-manager/    cert-manager's CRDs (deploy/crds of the module test/interop/cert-manager pins)
-#   .cache/peers/bin/{postgres,initdb,pg_ctl,psql}   only with --with-postgres
-#                                      or MESHID_WITH_POSTGRES=1 (Debian postgresql)
+#   .cache/peers/bin/{postgres,initdb,pg_ctl,psql}   Debian postgresql (test/peers/postgres.ts runs a
+#                                      throwaway cluster per suite; as root, under the `postgres` OS user,
+#                                      which the package creates and this script makes sure exists)
 #
 # Pins: test/peers/versions.env (PyPI packages), go.mod/go.sum of the Go programs.
 # Go builds use Go's own module and build caches (go env GOMODCACHE GOCACHE) and keep the
@@ -44,12 +45,10 @@ CERT_MANAGER_SRC="$ROOT/test/interop/cert-manager"
 log() { printf '[provision-peers] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-WITH_POSTGRES="${MESHID_WITH_POSTGRES:-0}"
 for arg in "$@"; do
   case "$arg" in
-    --with-postgres) WITH_POSTGRES=1 ;;
-    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option '$arg' (supported: --with-postgres)" ;;
+    -h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$arg' (supported: --help)" ;;
   esac
 done
 
@@ -220,6 +219,11 @@ provision_postgres() {
   fi
   local b
   for b in postgres initdb pg_ctl psql; do link "$b" "$dir/$b"; done
+  # PostgreSQL refuses to run as root: tests running as root start it as this user.
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    log "useradd --system postgres"
+    useradd --system --user-group --no-create-home --shell /usr/sbin/nologin postgres
+  fi
 }
 
 # Every peer must report the version it is pinned to; a stale cache fails here.
@@ -252,9 +256,7 @@ check_versions() {
   want="$(module_version "$CERT_MANAGER_SRC/go.mod" github.com/cert-manager/cert-manager)"
   [ "$cm" = "$want" ] || die "cert-manager-controller reports '$cm', go.mod pins $want"
   log "kube-apiserver   $kube, etcd $etcd, helm $helm, cert-manager $cm"
-  if [ "$WITH_POSTGRES" = 1 ]; then
-    log "postgres         $("$BIN/postgres" --version) ($(readlink -f "$BIN/postgres"))"
-  fi
+  log "postgres         $("$BIN/postgres" --version) ($(readlink -f "$BIN/postgres"))"
 }
 
 mkdir -p "$BIN" "$STAMPS"
@@ -279,6 +281,6 @@ provision_go_binary cert-manager-controller "$CERT_MANAGER_SRC" . \
   "-X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$(module_version "$CERT_MANAGER_SRC/go.mod" github.com/cert-manager/cert-manager)"
 provision_crds
 provision_openssl
-if [ "$WITH_POSTGRES" = 1 ]; then provision_postgres; fi
+provision_postgres
 check_versions
 log "peers ready in $BIN (${SECONDS}s)"

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { MeshidError } from '../../core/errors.js';
+import type { MeshidError } from '../../core/errors.js';
 import type {
   AgentBan,
   AgentRecord,
@@ -10,6 +10,8 @@ import type {
   JwtKeyRecord,
   RegistrationEntry,
 } from './datastore.js';
+import type { BackendQueries } from './forwarding-store.js';
+import { consumeRefusal, duplicateEntry, duplicateJoinToken, RecordMapping, type ColumnTypes, type Row } from './records.js';
 
 /**
  * The single statement that makes join tokens single-use: of any number of concurrent callers, on any number
@@ -19,71 +21,57 @@ export const CONSUME_JOIN_TOKEN_SQL = `UPDATE join_tokens SET used_at = @now
   WHERE token_hash = @tokenHash AND used_at IS NULL AND revoked_at IS NULL AND expires_at > @now
   RETURNING *`;
 
-type Row = Record<string, unknown>;
+/** Dates as integer milliseconds, string lists as JSON text. */
+const SQLITE_COLUMNS: ColumnTypes = {
+  fromDate: (d) => d.getTime(),
+  toDate: (v) => new Date(v as number),
+  fromStrings: (list) => JSON.stringify(list),
+  toStrings: (v) => JSON.parse(v as string) as string[],
+};
 
 /** Synchronous queries on one connection; SqliteDataStore decides when they may run. */
-export class SqliteQueries {
+export class SqliteQueries implements BackendQueries {
   private readonly s: ReturnType<typeof prepareStatements>;
+  private readonly m = new RecordMapping(SQLITE_COLUMNS);
 
   constructor(db: Database.Database) {
     this.s = prepareStatements(db);
   }
 
   createJoinToken(t: JoinTokenRecord): void {
-    insertUnique(() => this.s.insertToken.run({
-      id: t.id,
-      tokenHash: t.tokenHash,
-      spiffeId: t.spiffeId,
-      createdAt: ms(t.createdAt),
-      expiresAt: ms(t.expiresAt),
-      usedAt: msOrNull(t.usedAt),
-      revokedAt: msOrNull(t.revokedAt),
-    }), `a join token with id "${t.id}" or the same token text already exists`);
+    insertUnique(() => this.s.insertToken.run(this.m.joinTokenParams(t)), () => duplicateJoinToken(t));
   }
 
   consumeJoinToken(tokenHash: string, now: Date): ConsumeJoinTokenResult {
-    const won = this.s.consumeToken.get({ tokenHash, now: ms(now) }) as Row | undefined;
-    if (won) return { ok: true, token: toJoinToken(won) };
+    const won = this.s.consumeToken.get({ tokenHash, now: now.getTime() }) as Row | undefined;
+    if (won) return { ok: true, token: this.m.toJoinToken(won) };
     const row = this.s.tokenByHash.get(tokenHash) as Row | undefined;
-    if (!row) return { ok: false, reason: 'unknown' };
-    // An admin's revocation is the most useful answer, then "someone used it", then plain expiry.
-    if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
-    if (row.used_at !== null) return { ok: false, reason: 'used' };
-    return { ok: false, reason: 'expired' };
+    return consumeRefusal(row && this.m.toJoinToken(row));
   }
 
   listJoinTokens(): JoinTokenRecord[] {
-    return (this.s.listTokens.all() as Row[]).map(toJoinToken);
+    return (this.s.listTokens.all() as Row[]).map((r) => this.m.toJoinToken(r));
   }
 
   revokeJoinToken(id: string, now: Date): boolean {
-    return this.s.revokeToken.run(ms(now), id).changes > 0;
+    return this.s.revokeToken.run(now.getTime(), id).changes > 0;
   }
 
   upsertAgent(a: AgentRecord): void {
-    this.s.upsertAgent.run({
-      spiffeId: a.spiffeId,
-      attestationType: a.attestationType,
-      serialNumber: a.serialNumber,
-      expiresAt: ms(a.expiresAt),
-      attestedAt: ms(a.attestedAt),
-      lastSeenAt: ms(a.lastSeenAt),
-      selectors: JSON.stringify(a.selectors),
-      newSerialNumber: a.newSerialNumber ?? null,
-    });
+    this.s.upsertAgent.run(this.m.agentParams(a));
   }
 
   getAgent(spiffeId: string): AgentRecord | undefined {
     const row = this.s.getAgent.get(spiffeId) as Row | undefined;
-    return row && toAgent(row);
+    return row && this.m.toAgent(row);
   }
 
   listAgents(): AgentRecord[] {
-    return (this.s.listAgents.all() as Row[]).map(toAgent);
+    return (this.s.listAgents.all() as Row[]).map((r) => this.m.toAgent(r));
   }
 
   renewAgent(spiffeId: string, r: { newSerialNumber: string; expiresAt: Date; lastSeenAt: Date }): boolean {
-    return this.s.renewAgent.run({ spiffeId, newSerialNumber: r.newSerialNumber, expiresAt: ms(r.expiresAt), lastSeenAt: ms(r.lastSeenAt) }).changes > 0;
+    return this.s.renewAgent.run(this.m.renewalParams(spiffeId, r)).changes > 0;
   }
 
   promoteAgentSerial(spiffeId: string, serialNumber: string): boolean {
@@ -95,7 +83,7 @@ export class SqliteQueries {
   }
 
   banAgent(b: AgentBan): void {
-    this.s.insertBan.run({ spiffeId: b.spiffeId, bannedAt: ms(b.bannedAt), reason: b.reason });
+    this.s.insertBan.run(this.m.banParams(b));
     this.s.deleteAgent.run(b.spiffeId);
   }
 
@@ -105,32 +93,25 @@ export class SqliteQueries {
 
   getAgentBan(spiffeId: string): AgentBan | undefined {
     const row = this.s.getBan.get(spiffeId) as Row | undefined;
-    return row && toBan(row);
+    return row && this.m.toBan(row);
   }
 
   listAgentBans(): AgentBan[] {
-    return (this.s.listBans.all() as Row[]).map(toBan);
+    return (this.s.listBans.all() as Row[]).map((r) => this.m.toBan(r));
   }
 
   createEntry(e: RegistrationEntry): void {
-    insertUnique(() => this.s.insertEntry.run({
-      id: e.id,
-      spiffeId: e.spiffeId,
-      parentId: e.parentId,
-      selectors: JSON.stringify(e.selectors),
-      ttlSeconds: e.ttlSeconds,
-      dnsNames: JSON.stringify(e.dnsNames),
-      createdAt: ms(e.createdAt),
-    }), `a registration entry with id "${e.id}" already exists`);
+    insertUnique(() => this.s.insertEntry.run(this.m.entryParams(e)), () => duplicateEntry(e));
   }
 
   getEntry(id: string): RegistrationEntry | undefined {
     const row = this.s.getEntry.get(id) as Row | undefined;
-    return row && toEntry(row);
+    return row && this.m.toEntry(row);
   }
 
   listEntries(filter: { parentId?: string; spiffeId?: string } = {}): RegistrationEntry[] {
-    return (this.s.listEntries.all({ parentId: filter.parentId ?? null, spiffeId: filter.spiffeId ?? null }) as Row[]).map(toEntry);
+    const rows = this.s.listEntries.all({ parentId: filter.parentId ?? null, spiffeId: filter.spiffeId ?? null }) as Row[];
+    return rows.map((r) => this.m.toEntry(r));
   }
 
   deleteEntry(id: string): boolean {
@@ -139,47 +120,23 @@ export class SqliteQueries {
 
   listAuthorities(filter: { state?: AuthorityState; kind?: AuthorityRecord['kind'] } = {}): AuthorityRecord[] {
     const rows = this.s.listAuthorities.all({ state: filter.state ?? null, kind: filter.kind ?? null }) as Row[];
-    return rows.map(toAuthority);
+    return rows.map((r) => this.m.toAuthority(r));
   }
 
   putAuthority(a: AuthorityRecord): void {
-    this.s.putAuthority.run({
-      id: a.id,
-      kind: a.kind,
-      state: a.state,
-      upstream: a.upstream,
-      certificatePem: a.certificatePem,
-      keyPath: a.keyPath ?? null,
-      upstreamRootsPem: a.upstreamRootsPem ?? null,
-      notBefore: ms(a.notBefore),
-      notAfter: ms(a.notAfter),
-      createdAt: ms(a.createdAt),
-      activatedAt: msOrNull(a.activatedAt),
-      retiredAt: msOrNull(a.retiredAt),
-    });
+    this.s.putAuthority.run(this.m.authorityParams(a));
   }
 
   listJwtKeys(filter: { state?: AuthorityState } = {}): JwtKeyRecord[] {
-    return (this.s.listJwtKeys.all({ state: filter.state ?? null }) as Row[]).map(toJwtKey);
+    return (this.s.listJwtKeys.all({ state: filter.state ?? null }) as Row[]).map((r) => this.m.toJwtKey(r));
+  }
+
+  putJwtKey(k: JwtKeyRecord): void {
+    this.s.putJwtKey.run(this.m.jwtKeyParams(k));
   }
 
   ping(): void {
     this.s.ping.get();
-  }
-
-  putJwtKey(k: JwtKeyRecord): void {
-    this.s.putJwtKey.run({
-      id: k.id,
-      state: k.state,
-      algorithm: k.algorithm,
-      publicKeyPem: k.publicKeyPem,
-      keyPath: k.keyPath,
-      notAfter: ms(k.notAfter),
-      createdAt: ms(k.createdAt),
-      activatedAt: msOrNull(k.activatedAt),
-      retiredAt: msOrNull(k.retiredAt),
-      publishedUntil: msOrNull(k.publishedUntil),
-    });
   }
 }
 
@@ -244,110 +201,12 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
-function insertUnique(insert: () => unknown, message: string): void {
+function insertUnique(insert: () => unknown, duplicate: () => MeshidError): void {
   try {
     insert();
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
-      throw new MeshidError('ALREADY_EXISTS', message, 'already_exists');
-    }
+    if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') throw duplicate();
     throw err;
   }
-}
-
-const ms = (d: Date): number => d.getTime();
-const msOrNull = (d: Date | undefined): number | null => (d === undefined ? null : d.getTime());
-const date = (v: unknown): Date => new Date(v as number);
-const optionalDate = (v: unknown): Date | undefined => (v === null ? undefined : new Date(v as number));
-const strings = (v: unknown): string[] => JSON.parse(v as string) as string[];
-
-/** Optional fields are left out rather than set to undefined, so records compare equal to what was stored. */
-function withOptional<T extends object>(base: T, optional: Record<string, unknown>): T {
-  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (base as Record<string, unknown>)[k] = v;
-  return base;
-}
-
-function toJoinToken(r: Row): JoinTokenRecord {
-  return withOptional(
-    {
-      id: r.id as string,
-      tokenHash: r.token_hash as string,
-      spiffeId: r.spiffe_id as string,
-      createdAt: date(r.created_at),
-      expiresAt: date(r.expires_at),
-    },
-    { usedAt: optionalDate(r.used_at), revokedAt: optionalDate(r.revoked_at) },
-  );
-}
-
-function toAgent(r: Row): AgentRecord {
-  return withOptional(
-    {
-      spiffeId: r.spiffe_id as string,
-      attestationType: r.attestation_type as string,
-      serialNumber: r.serial_number as string,
-      expiresAt: date(r.expires_at),
-      attestedAt: date(r.attested_at),
-      lastSeenAt: date(r.last_seen_at),
-      selectors: strings(r.selectors),
-    },
-    { newSerialNumber: (r.new_serial_number as string | null) ?? undefined },
-  );
-}
-
-function toBan(r: Row): AgentBan {
-  return { spiffeId: r.spiffe_id as string, bannedAt: date(r.banned_at), reason: r.reason as string };
-}
-
-function toEntry(r: Row): RegistrationEntry {
-  return {
-    id: r.id as string,
-    spiffeId: r.spiffe_id as string,
-    parentId: r.parent_id as string,
-    selectors: strings(r.selectors),
-    ttlSeconds: r.ttl_seconds as number,
-    dnsNames: strings(r.dns_names),
-    createdAt: date(r.created_at),
-  };
-}
-
-function toAuthority(r: Row): AuthorityRecord {
-  return withOptional(
-    {
-      id: r.id as string,
-      kind: r.kind as AuthorityRecord['kind'],
-      state: r.state as AuthorityState,
-      upstream: r.upstream as string,
-      certificatePem: r.certificate_pem as string,
-      notBefore: date(r.not_before),
-      notAfter: date(r.not_after),
-      createdAt: date(r.created_at),
-    },
-    {
-      keyPath: r.key_path ?? undefined,
-      upstreamRootsPem: r.upstream_roots_pem ?? undefined,
-      activatedAt: optionalDate(r.activated_at),
-      retiredAt: optionalDate(r.retired_at),
-    },
-  );
-}
-
-function toJwtKey(r: Row): JwtKeyRecord {
-  return withOptional(
-    {
-      id: r.id as string,
-      state: r.state as AuthorityState,
-      algorithm: r.algorithm as string,
-      publicKeyPem: r.public_key_pem as string,
-      keyPath: r.key_path as string,
-      notAfter: date(r.not_after),
-      createdAt: date(r.created_at),
-    },
-    {
-      activatedAt: optionalDate(r.activated_at),
-      retiredAt: optionalDate(r.retired_at),
-      publishedUntil: optionalDate(r.published_until),
-    },
-  );
 }

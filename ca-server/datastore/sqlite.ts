@@ -1,22 +1,14 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MeshidError } from '../../core/errors.js';
-import type {
-  AgentBan,
-  AgentRecord,
-  AuthorityRecord,
-  AuthorityState,
-  ConsumeJoinTokenResult,
-  DataStore,
-  JoinTokenRecord,
-  JwtKeyRecord,
-  RegistrationEntry,
-} from './datastore.js';
-import { migrate, type Migration } from './migrations.js';
+import type { DataStore } from './datastore.js';
+import { ForwardingDataStore } from './forwarding-store.js';
 import { AsyncMutex } from './mutex.js';
+import type { Migration } from './schema-version.js';
+import { migrate } from './sqlite-migrations.js';
 import { SqliteQueries } from './sqlite-queries.js';
+import { assertNotInsideOwnTransaction, TransactionHandle } from './transaction-handle.js';
 
 /** File name of the database inside the data dir. */
 export const DATASTORE_FILE = 'meshid.db';
@@ -27,113 +19,6 @@ export interface SqliteDataStoreOptions {
   /** Schema migrations to apply; tests override this, everything else uses the built-in list. */
   migrations?: readonly Migration[];
 }
-
-/** Every DataStore method, forwarded to SqliteQueries through `run`, which decides when a query may execute. */
-abstract class SqliteOperations implements DataStore {
-  protected abstract run<T>(op: (q: SqliteQueries) => T): Promise<T>;
-  abstract transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T>;
-  abstract close(): Promise<void>;
-
-  createJoinToken(token: JoinTokenRecord): Promise<void> {
-    return this.run((q) => q.createJoinToken(token));
-  }
-  consumeJoinToken(tokenHash: string, now: Date): Promise<ConsumeJoinTokenResult> {
-    return this.run((q) => q.consumeJoinToken(tokenHash, now));
-  }
-  listJoinTokens(): Promise<JoinTokenRecord[]> {
-    return this.run((q) => q.listJoinTokens());
-  }
-  revokeJoinToken(id: string, now: Date): Promise<boolean> {
-    return this.run((q) => q.revokeJoinToken(id, now));
-  }
-  upsertAgent(agent: AgentRecord): Promise<void> {
-    return this.run((q) => q.upsertAgent(agent));
-  }
-  getAgent(spiffeId: string): Promise<AgentRecord | undefined> {
-    return this.run((q) => q.getAgent(spiffeId));
-  }
-  listAgents(): Promise<AgentRecord[]> {
-    return this.run((q) => q.listAgents());
-  }
-  renewAgent(spiffeId: string, renewal: { newSerialNumber: string; expiresAt: Date; lastSeenAt: Date }): Promise<boolean> {
-    return this.run((q) => q.renewAgent(spiffeId, renewal));
-  }
-  promoteAgentSerial(spiffeId: string, serialNumber: string): Promise<boolean> {
-    return this.run((q) => q.promoteAgentSerial(spiffeId, serialNumber));
-  }
-  deleteAgent(spiffeId: string): Promise<boolean> {
-    return this.run((q) => q.deleteAgent(spiffeId));
-  }
-  banAgent(ban: AgentBan): Promise<void> {
-    return this.run((q) => q.banAgent(ban));
-  }
-  unbanAgent(spiffeId: string): Promise<boolean> {
-    return this.run((q) => q.unbanAgent(spiffeId));
-  }
-  getAgentBan(spiffeId: string): Promise<AgentBan | undefined> {
-    return this.run((q) => q.getAgentBan(spiffeId));
-  }
-  listAgentBans(): Promise<AgentBan[]> {
-    return this.run((q) => q.listAgentBans());
-  }
-  createEntry(entry: RegistrationEntry): Promise<void> {
-    return this.run((q) => q.createEntry(entry));
-  }
-  getEntry(id: string): Promise<RegistrationEntry | undefined> {
-    return this.run((q) => q.getEntry(id));
-  }
-  listEntries(filter?: { parentId?: string; spiffeId?: string }): Promise<RegistrationEntry[]> {
-    return this.run((q) => q.listEntries(filter));
-  }
-  deleteEntry(id: string): Promise<boolean> {
-    return this.run((q) => q.deleteEntry(id));
-  }
-  listAuthorities(filter?: { state?: AuthorityState; kind?: AuthorityRecord['kind'] }): Promise<AuthorityRecord[]> {
-    return this.run((q) => q.listAuthorities(filter));
-  }
-  putAuthority(authority: AuthorityRecord): Promise<void> {
-    return this.run((q) => q.putAuthority(authority));
-  }
-  listJwtKeys(filter?: { state?: AuthorityState }): Promise<JwtKeyRecord[]> {
-    return this.run((q) => q.listJwtKeys(filter));
-  }
-  putJwtKey(key: JwtKeyRecord): Promise<void> {
-    return this.run((q) => q.putJwtKey(key));
-  }
-  ping(): Promise<void> {
-    return this.run((q) => q.ping());
-  }
-}
-
-/** The `tx` handed to a transaction callback: runs queries directly on the connection that holds the lock. */
-class SqliteTransaction extends SqliteOperations {
-  finished = false;
-
-  constructor(
-    private readonly queries: SqliteQueries,
-    readonly owner: SqliteDataStore,
-  ) {
-    super();
-  }
-
-  protected async run<T>(op: (q: SqliteQueries) => T): Promise<T> {
-    if (this.finished) {
-      throw new MeshidError('INTERNAL', 'datastore transaction already finished; its handle cannot be used any more');
-    }
-    return translateSqliteError(() => op(this.queries));
-  }
-
-  /** Nested transactions join the enclosing one: everything commits or rolls back together. */
-  transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T> {
-    return fn(this);
-  }
-
-  async close(): Promise<void> {
-    throw new MeshidError('INTERNAL', 'close the datastore, not a transaction handle');
-  }
-}
-
-const currentTransaction = new AsyncLocalStorage<SqliteTransaction>();
 
 /**
  * DataStore on one better-sqlite3 connection (WAL, synchronous=FULL so a consumed join token stays consumed
@@ -149,7 +34,7 @@ const currentTransaction = new AsyncLocalStorage<SqliteTransaction>();
  * their writes wait up to busyTimeoutMs for an open transaction. That wait is synchronous, so keep a single
  * store per process and keep transactions short.
  */
-export class SqliteDataStore extends SqliteOperations {
+export class SqliteDataStore extends ForwardingDataStore<SqliteQueries> {
   private readonly lock = new AsyncMutex();
   private closed = false;
 
@@ -189,8 +74,8 @@ export class SqliteDataStore extends SqliteOperations {
     return new SqliteDataStore(db, new SqliteQueries(db), file);
   }
 
-  protected async run<T>(op: (q: SqliteQueries) => T): Promise<T> {
-    this.assertNotInsideOwnTransaction();
+  protected async run<T>(op: (q: SqliteQueries) => T | Promise<T>): Promise<T> {
+    assertNotInsideOwnTransaction(this);
     return this.lock.run(() => {
       this.assertOpen();
       return translateSqliteError(() => op(this.queries), this.file);
@@ -198,20 +83,18 @@ export class SqliteDataStore extends SqliteOperations {
   }
 
   async transaction<T>(fn: (tx: DataStore) => Promise<T>): Promise<T> {
-    this.assertNotInsideOwnTransaction();
+    assertNotInsideOwnTransaction(this);
     return this.lock.run(async () => {
       this.assertOpen();
-      const tx = new SqliteTransaction(this.queries, this);
+      const tx = new TransactionHandle<SqliteQueries>(this, async (op) => translateSqliteError(() => op(this.queries)));
       translateSqliteError(() => this.db.exec('BEGIN IMMEDIATE'), this.file);
       try {
-        const result = await currentTransaction.run(tx, () => fn(tx));
+        const result = await tx.runCallback(fn);
         translateSqliteError(() => this.db.exec('COMMIT'), this.file);
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
-      } finally {
-        tx.finished = true;
       }
     });
   }
@@ -227,16 +110,6 @@ export class SqliteDataStore extends SqliteOperations {
 
   private assertOpen(): void {
     if (this.closed) throw new MeshidError('FAILED_PRECONDITION', 'datastore is closed', 'datastore_closed');
-  }
-
-  private assertNotInsideOwnTransaction(): void {
-    const tx = currentTransaction.getStore();
-    if (tx && tx.owner === this && !tx.finished) {
-      throw new MeshidError(
-        'INTERNAL',
-        'datastore used directly inside its own transaction (would deadlock); use the tx passed to the callback',
-      );
-    }
   }
 }
 

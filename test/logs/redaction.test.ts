@@ -22,7 +22,7 @@ describe('secret field names', () => {
     'authorization', 'Authorization', 'AUTHORIZATION', 'proxy-authorization', 'token', 'Token', 'joinToken', 'join_token',
     'k8s_token', 'bearerToken', 'accessToken', 'id_token', 'refresh-token', 'secret', 'clientSecret', 'client_secret',
     'password', 'Password', 'passwd', 'key', 'Key', 'privateKey', 'private_key', 'PrivateKey', 'apiKey', 'x-api-key', 'csr',
-    'CSR', 'cookie', 'Cookie', 'set-cookie',
+    'CSR', 'cookie', 'Cookie', 'set-cookie', 'connectionString', 'connection_string',
   ])('%s is censored', (name) => {
     expect(isSecretField(name)).toBe(true);
   });
@@ -30,6 +30,7 @@ describe('secret field names', () => {
   it.each([
     'keyId', 'kid', 'keyAlgorithm', 'keyPath', 'keys', 'publicKey', 'publicKeyPem', 'monkey', 'tokenId', 'tokenHash',
     'tokenFile', 'tokens', 'secretName', 'passwordFile', 'spiffeId', 'serial', 'attestor', 'authorizationPolicy',
+    'connectionStringFile',
   ])('%s stays readable', (name) => {
     expect(isSecretField(name)).toBe(false);
   });

@@ -27,6 +27,10 @@ describe('provisioned interop peers', () => {
     expect(peerVersion('openssl')).toMatch(/^3\.\d+\.\d+/);
   });
 
+  it('postgres is the real PostgreSQL server', () => {
+    expect(peerVersion('postgres')).toMatch(/^\d+\.\d+/);
+  });
+
   it('go-spiffe-client reports an unreachable Workload API as JSON with the gRPC code', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshid-peers-'));
     try {
@@ -60,9 +64,9 @@ describe('requirePeer on a machine without the peer', () => {
     );
   });
 
-  it('asks for --with-postgres when the PostgreSQL binaries are missing', () => {
+  it('asks for the same provisioning when the PostgreSQL binaries are missing', () => {
     expect(() => requirePeer('initdb', { binDir: emptyBin, ci: false })).toThrow(
-      /`bash scripts\/provision-peers\.sh --with-postgres`/,
+      /peer "initdb" is not provisioned .*run `bash scripts\/provision-peers\.sh` once/,
     );
   });
 

@@ -20,7 +20,6 @@ const REPO_ROOT = (function findRoot(dir: string): string {
 export const PEER_BIN_DIR = path.join(REPO_ROOT, '.cache', 'peers', 'bin');
 
 const PROVISION = 'bash scripts/provision-peers.sh';
-const POSTGRES_PEERS: ReadonlySet<PeerName> = new Set(['postgres', 'initdb']);
 
 export interface RequirePeerOptions {
   /** Defaults to PEER_BIN_DIR. */
@@ -36,12 +35,11 @@ export function requirePeer(name: PeerName, options: RequirePeerOptions = {}): s
     accessSync(binary, constants.X_OK); // follows the symlink: a dangling link counts as missing
     return binary;
   } catch {
-    const command = POSTGRES_PEERS.has(name) ? `${PROVISION} --with-postgres` : PROVISION;
     const ci = options.ci ?? process.env.CI === 'true';
     throw new Error(
       ci
-        ? `interop peer "${name}" is missing at ${binary}: the CI job must run \`${command}\` before the tests`
-        : `interop peer "${name}" is not provisioned (${binary}): run \`${command}\` once ` +
+        ? `interop peer "${name}" is missing at ${binary}: the CI job must run \`${PROVISION}\` before the tests`
+        : `interop peer "${name}" is not provisioned (${binary}): run \`${PROVISION}\` once ` +
             '(the first run downloads and builds for about a minute, later runs take under a second)',
     );
   }

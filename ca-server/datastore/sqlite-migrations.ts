@@ -1,14 +1,7 @@
 import type Database from 'better-sqlite3';
-import { MeshidError } from '../../core/errors.js';
+import { pendingMigrations, type Migration } from './schema-version.js';
 
-export interface Migration {
-  /** Strictly increasing, starting at 1; never renumber or edit a released migration, add a new one. */
-  version: number;
-  name: string;
-  sql: string;
-}
-
-/** Dates are integer milliseconds since the epoch; string lists are JSON arrays. */
+/** Dates are integer milliseconds since the epoch; string lists are JSON arrays. Versions start at 1. */
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -95,44 +88,21 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export interface MigrationResult {
-  from: number;
-  to: number;
-}
-
 /**
  * Brings the schema to the newest version. All pending migrations run in one BEGIN IMMEDIATE transaction, so
  * a failure leaves the database as it was and two processes starting together cannot both migrate.
  */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): MigrationResult {
-  checkOrder(migrations);
-  const latest = migrations.at(-1)?.version ?? 0;
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): void {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
   const current = () => (db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null }).v ?? 0;
   const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
 
-  const apply = db.transaction((): MigrationResult => {
-    const from = current();
-    if (from > latest) {
-      throw new MeshidError(
-        'FAILED_PRECONDITION',
-        `datastore schema version ${from} is newer than this meshid supports (${latest}); upgrade meshid or restore a backup`,
-        'datastore_schema',
-      );
-    }
-    for (const m of migrations) {
-      if (m.version <= from) continue;
+  const apply = db.transaction(() => {
+    for (const m of pendingMigrations(migrations, 1, current())) {
       db.exec(m.sql);
       record.run(m.version, m.name, Date.now());
     }
-    return { from, to: latest };
   });
-  return apply.immediate();
-}
-
-function checkOrder(migrations: readonly Migration[]): void {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migration "${m.name}" has version ${m.version}, expected ${i + 1}`);
-  });
+  apply.immediate();
 }
