@@ -28,6 +28,10 @@ Usage:
   meshid ca rotate prepare | activate [--force] | retire [--force] | status
                                            rotate the self-signed root: publish the next root, switch signing,
                                            then drop the old root (unsafe steps are refused unless --force)
+  meshid datastore backup --out FILE [--force] | restore --from FILE [--force] | migrate [--dry-run]
+                      [--config FILE]      back up and restore the CA's SQLite datastore (restore: stop the CA
+                                           first; PostgreSQL: prints the pg_dump / pg_restore command) and
+                                           apply pending schema migrations; see meshid datastore backup --help
   meshid svid request --join-token TOKEN [--server HOST:PORT] [--bundle FILE] [--out DIR]
                                            attest with a join token and write svid.pem, key.pem, bundle.pem
   meshid policy lint FILE|DIR ...          validate AuthorizationPolicy YAML (exit 0 valid, 2 invalid)
@@ -40,7 +44,7 @@ Admin commands talk to the CA's admin socket: --socket PATH, or MESHID_ADMIN_SOC
 (default ./.meshid/ca/admin.sock). Add --json for machine-readable output.`;
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['help', 'json', 'force']);
+  const args = parseArgs(argv, ['help', 'json', 'force', 'dry-run']);
   const [noun, verb] = args.positionals;
   if (!noun || noun === 'help' || (args.options.has('help') && !verb)) {
     console.log(HELP);
@@ -66,6 +70,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'policy':
       return (await import('./policy-command.js')).runPolicyCommand(verb, args);
+    case 'datastore':
+      return (await import('./datastore-command.js')).runDatastoreCommand(verb, args);
     case 'token':
     case 'entry':
     case 'bundle':

@@ -92,10 +92,16 @@ export const DATASTORE_LOCK_SQL = 'SELECT pg_advisory_xact_lock(120282495347044)
 export async function applyMigrations(db: Queryable, migrations: readonly Migration[] = POSTGRES_MIGRATIONS): Promise<void> {
   await db.query(`CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
-  const { rows } = await db.query('SELECT MAX(version) AS v FROM schema_version');
-  const current = (rows[0] as { v: number | null } | undefined)?.v ?? 0;
-  for (const m of pendingMigrations(migrations, POSTGRES_FIRST_VERSION, current)) {
+  for (const m of pendingMigrations(migrations, POSTGRES_FIRST_VERSION, await readSchemaVersion(db))) {
     await db.query(m.sql);
     await db.query('INSERT INTO schema_version (version, name) VALUES ($1, $2)', [m.version, m.name]);
   }
+}
+
+/** The newest migration applied to the database, read without changing it: 0 when it has no meshid schema. */
+export async function readSchemaVersion(db: Queryable): Promise<number> {
+  const { rows: [table] } = await db.query("SELECT to_regclass('schema_version') IS NOT NULL AS present");
+  if (!(table as { present: boolean }).present) return 0;
+  const { rows } = await db.query('SELECT MAX(version) AS v FROM schema_version');
+  return (rows[0] as { v: number | null } | undefined)?.v ?? 0;
 }

@@ -3,7 +3,7 @@ import { MeshidError } from '../../core/errors.js';
 import type { AgentBan, DataStore } from './datastore.js';
 import { ForwardingDataStore } from './forwarding-store.js';
 import { PostgresErrors } from './postgres-errors.js';
-import { applyMigrations, DATASTORE_LOCK_SQL } from './postgres-migrations.js';
+import { applyMigrations, DATASTORE_LOCK_SQL, readSchemaVersion } from './postgres-migrations.js';
 import { PostgresQueries, type Queryable } from './postgres-queries.js';
 import type { Migration } from './schema-version.js';
 import { assertNotInsideOwnTransaction, TransactionHandle } from './transaction-handle.js';
@@ -59,6 +59,19 @@ export class PostgresDataStore extends ForwardingDataStore<PostgresQueries> {
       throw err;
     }
     return new PostgresDataStore(pool, errors);
+  }
+
+  /** The database's schema version (0: no meshid schema yet), read without migrating; fails as open does. */
+  static async readSchemaVersion(pool: PoolConfig): Promise<number> {
+    const errors = errorsFor(pool);
+    const client = new pg.Client(pool);
+    client.on('error', () => undefined);
+    await errors.run(() => client.connect());
+    try {
+      return await errors.run(() => readSchemaVersion(client));
+    } finally {
+      await client.end();
+    }
   }
 
   protected async run<T>(op: (q: PostgresQueries) => T | Promise<T>): Promise<T> {

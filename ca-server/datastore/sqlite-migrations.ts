@@ -95,14 +95,20 @@ export const MIGRATIONS: readonly Migration[] = [
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): void {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-  const current = () => (db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null }).v ?? 0;
   const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
 
   const apply = db.transaction(() => {
-    for (const m of pendingMigrations(migrations, 1, current())) {
+    for (const m of pendingMigrations(migrations, 1, readSchemaVersion(db))) {
       db.exec(m.sql);
       record.run(m.version, m.name, Date.now());
     }
   });
   apply.immediate();
+}
+
+/** The newest migration applied to the database, read without changing it: 0 when it has no meshid schema. */
+export function readSchemaVersion(db: Database.Database): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (!table) return 0;
+  return (db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null }).v ?? 0;
 }

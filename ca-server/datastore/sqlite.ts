@@ -114,7 +114,7 @@ export class SqliteDataStore extends ForwardingDataStore<SqliteQueries> {
 }
 
 /** Turns the SQLite errors an operator can act on into MeshidErrors. */
-function translateSqliteError<T>(op: () => T, file?: string): T {
+export function translateSqliteError<T>(op: () => T, file?: string): T {
   try {
     return op();
   } catch (err) {
