@@ -61,7 +61,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
   if (vm) await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   const ca = new CaClient({
-    address: config.server.address,
+    addresses: config.server.addresses,
     tlsServerName: config.server.tlsServerName,
     callTimeoutMs: config.server.callTimeoutMs,
     reconnectBackoff: config.backoff,
@@ -78,9 +78,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     ca,
     rotation: config.rotation,
     backoff: config.backoff,
-    onBundle: async (bundle) => {
-      await bundles.apply(bundle);
-    },
+    onBundle: (bundle) => bundles.apply(bundle),
     log,
   });
   const svids = new SvidCache({
@@ -207,7 +205,7 @@ export async function startNodeAgent(config: NodeAgentConfig, log: Logger, optio
     throw err;
   }
   const opsServer = ops;
-  log.info({ mode: config.mode, ca: config.server.address, socketDir: config.socketDir, opsPort: opsServer.port }, 'meshid node agent started');
+  log.info({ mode: config.mode, ca: config.server.addresses, socketDir: config.socketDir, opsPort: opsServer.port }, 'meshid node agent started');
 
   return {
     config,

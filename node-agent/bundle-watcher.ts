@@ -34,11 +34,11 @@ interface BundleWatcherEvents {
 }
 
 /**
- * The agent's trust bundle: follows the CA's WatchBundle stream (reopened with backoff when it breaks, and
- * on every agent SVID change so it runs on the current mTLS channel), keeps the last bundle through CA
- * outages, feeds its roots to the CA client, and tells listeners at once when it changes. Every bundle the
- * stream delivers is acknowledged to the CA once applied, and a change of the root the CA signs under is
- * announced so the agent re-issues its SVIDs.
+ * The agent's trust bundle: follows the CA's WatchBundle stream (reopened with backoff when it breaks, on
+ * another replica when its own is unavailable, and on every agent SVID change so it runs on the current mTLS
+ * channel), keeps the last bundle through CA outages, feeds its roots to the CA client, and tells listeners
+ * at once when it changes. Every bundle the stream delivers is acknowledged to the replica that sent it once
+ * applied, and a change of the root the CA signs under is announced so the agent re-issues its SVIDs.
  */
 export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
   private bundle: TrustBundleMaterial | undefined;
@@ -54,9 +54,9 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     this.stream = new CaStream({
       ca: options.ca,
       open: () => options.ca.watchBundle(),
-      onMessage: (message) =>
-        this.apply(message).then(
-          (inEffect) => inEffect && this.acknowledge(message.sequence),
+      onMessage: (message, address) =>
+        this.use(message).then(
+          () => this.acknowledge(message.sequence, address),
           (err: unknown) => options.log.error({ err }, 'applying a trust bundle from the CA failed'),
         ),
       backoff: options.backoff,
@@ -96,23 +96,11 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
   }
 
   /**
-   * Takes a bundle from any source (stream, AttestAgent/RenewAgent responses); ignores stale or unchanged ones.
-   * Resolves true when this bundle is the one in effect, false when it was ignored as older than the current.
+   * Takes the bundle of an AttestAgent/RenewAgent response, unless the stream is delivering: then the stream
+   * is the newer word (sequence numbers cannot tell, as each replica numbers its own bundles).
    */
-  async apply(message: TrustBundle__Output): Promise<boolean> {
-    const next = bundleMaterial(message);
-    const prev = this.bundle;
-    const sameDomain = prev?.trustDomainId === next.trustDomainId;
-    if (prev && sameDomain && next.sequence < prev.sequence) return false;
-    if (!prev || !sameDomain || next.jwks !== prev.jwks || next.rootsPem !== prev.rootsPem) {
-      this.bundle = next;
-      this.options.ca.setTrustAnchors(next.rootsPem);
-      this.options.log.info({ trustDomain: next.trustDomainId, roots: next.rootsDer.length, sequence: next.sequence }, 'trust bundle updated');
-      this.emit('change', next);
-      if (this.options.persistDir) await this.persist(next);
-    }
-    this.followSigningRoot(message.active_root_id);
-    return true;
+  async apply(message: TrustBundle__Output): Promise<void> {
+    if (!this.stream.delivering) await this.use(message);
   }
 
   /** Stops following the CA; resolves once a bundle file being written is complete (the data dir may go next). */
@@ -120,6 +108,23 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     this.closed = true;
     this.stream.close();
     return this.persisting.catch(() => undefined);
+  }
+
+  /**
+   * Puts `message` in effect unless it holds what the current bundle holds. Its sequence and refresh hint do
+   * not count: another replica, or the same CA after a restart, sends the same roots and keys under another
+   * sequence, and that must not push anything to the workloads.
+   */
+  private async use(message: TrustBundle__Output): Promise<void> {
+    const next = bundleMaterial(message);
+    if (!this.bundle || trustContent(next) !== trustContent(this.bundle)) {
+      this.bundle = next;
+      this.options.ca.setTrustAnchors(next.rootsPem);
+      this.options.log.info({ trustDomain: next.trustDomainId, roots: next.rootsDer.length, sequence: next.sequence }, 'trust bundle updated');
+      this.emit('change', next);
+      if (this.options.persistDir) await this.persist(next);
+    }
+    this.followSigningRoot(message.active_root_id);
   }
 
   /** Empty from CA servers that predate the field: then no re-issue is ever triggered. */
@@ -134,11 +139,11 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
     this.emit('signing-root-change', rootId);
   }
 
-  /** Best effort: a lost acknowledgement is repeated by the next stream's first bundle. */
-  private acknowledge(sequence: number): void {
+  /** To the replica that sent the bundle. Best effort: a lost acknowledgement is repeated by the next stream's first bundle. */
+  private acknowledge(sequence: number, address: string): void {
     if (this.closed) return;
-    this.options.ca.reportBundle(sequence).catch((err: unknown) =>
-      this.options.log.debug({ error: (err as Error).message, sequence }, 'could not acknowledge the trust bundle to the CA'),
+    this.options.ca.reportBundle(sequence, address).catch((err: unknown) =>
+      this.options.log.debug({ error: (err as Error).message, sequence, ca: address }, 'could not acknowledge the trust bundle to the CA'),
     );
   }
 
@@ -150,5 +155,19 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> {
       await writeFileAtomic(path.join(dir, BUNDLE_JWKS_FILE), bundle.jwks, 0o644);
     });
     return this.persisting;
+  }
+}
+
+/** The trust domain, roots and JWT keys of a bundle: what its consumers act on. */
+function trustContent(bundle: TrustBundleMaterial): string {
+  return JSON.stringify([bundle.trustDomainId, bundle.rootsPem, jwtKeys(bundle.jwks)]);
+}
+
+/** The key set of a bundle document; the document itself when it is not one (then compared as a whole). */
+function jwtKeys(jwks: string): unknown {
+  try {
+    return (JSON.parse(jwks) as { keys?: unknown }).keys ?? jwks;
+  } catch {
+    return jwks;
   }
 }

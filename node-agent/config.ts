@@ -24,9 +24,12 @@ export interface NodeAgentConfig {
   mode: AgentMode;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   server: {
-    /** CA's TLS gRPC address, "host:port". */
-    address: string;
-    /** Name checked against the CA's certificate; empty = the host of `address`. */
+    /**
+     * The CA replicas' TLS gRPC addresses ("host:port"), tried in this order; from `server.address`, one
+     * address or a list. A name with several DNS addresses reaches each of them as well.
+     */
+    addresses: string[];
+    /** Name checked against every replica's certificate; empty = the host of each address. */
     tlsServerName: string;
     /** PEM roots that authenticate the CA before the agent holds a bundle of its own. */
     trustBundleFile: string;
@@ -123,10 +126,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
 
   const server = section('server', raw.server);
   rejectUnknownKeys('server', server, ['address', 'tlsServerName', 'trustBundleFile', 'callTimeout']);
-  const address = str('server.address', server.address ?? d.server.address);
-  if (!/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(address)) {
-    throw new ConfigError('server.address', `expected "host:port" of the CA (e.g. "meshid-ca.meshid-system.svc:15012"), got "${address}"`);
-  }
+  const addresses = readCaAddresses(server.address ?? d.server.address);
   const trustBundleFile = str('server.trustBundleFile', server.trustBundleFile ?? d.server.trustBundleFile);
 
   const kubernetes = section('kubernetes', raw.kubernetes);
@@ -167,7 +167,7 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     mode,
     logLevel: oneOf('logLevel', raw.logLevel ?? d.logLevel, LOG_LEVELS),
     server: {
-      address,
+      addresses,
       tlsServerName: str('server.tlsServerName', server.tlsServerName ?? d.server.tlsServerName),
       trustBundleFile: trustBundleFile && path.resolve(trustBundleFile),
       callTimeoutMs: positiveMs('server.callTimeout', server.callTimeout ?? d.server.callTimeout),
@@ -196,6 +196,24 @@ export function readNodeAgentConfig(raw: Record<string, unknown>): NodeAgentConf
     throw new ConfigError('joinToken', 'join tokens are for mode vm; in mode k8s the agent attests with kubernetes.tokenFile');
   }
   return config;
+}
+
+/**
+ * `server.address`: one "host:port" or a list of them (YAML, or comma-separated in env and flags), one per CA
+ * replica or one DNS name for all of them. Each must be the CA: the server SPIFFE ID is checked at every one.
+ */
+function readCaAddresses(value: unknown): string[] {
+  const addresses = list('server.address', value);
+  if (addresses.length === 0) throw new ConfigError('server.address', 'expected at least one "host:port" of the CA');
+  addresses.forEach((address, i) => {
+    const port = /^(?:\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(address)?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+      const key = Array.isArray(value) ? `server.address[${i}]` : 'server.address';
+      throw new ConfigError(key, `expected "host:port" of the CA (e.g. "meshid-ca.meshid-system.svc:15012"), got "${address}"`);
+    }
+    if (addresses.indexOf(address) !== i) throw new ConfigError('server.address', `"${address}" is listed twice`);
+  });
+  return addresses;
 }
 
 /** A Kubernetes node name is a DNS subdomain (RFC 1123), at most 253 characters. */

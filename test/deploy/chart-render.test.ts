@@ -160,7 +160,7 @@ describe('the CA configuration rendered by the chart', () => {
       const agent = loadAgentConfig(objects);
       const service = componentObject(objects, 'Service', 'ca');
       const host = `${service.metadata.name}.${service.metadata.namespace}.svc`;
-      expect(agent.server.address).toBe(`${host}:${service.spec.ports.find((p: Fields) => p.name === 'grpc').port}`);
+      expect(agent.server.addresses).toEqual([`${host}:${service.spec.ports.find((p: Fields) => p.name === 'grpc').port}`]);
       expect(agent.server.tlsServerName).toBe(host);
       expect(config.serverDnsNames).toContain(host);
     }
@@ -182,7 +182,7 @@ describe('the CA configuration rendered by the chart', () => {
     expect(res.code, res.stderr).toBe(0);
     const notes = (JSON.parse(res.stdout) as { info: { notes: string } }).info.notes;
     const agent = loadAgentConfig(rendered.get('istio')!);
-    expect(notes).toContain(`CA_ADDR: ${agent.server.address}`);
+    expect(notes).toContain(`CA_ADDR: ${agent.server.addresses[0]}`);
   });
 
   it('ca.extraConfig reaches the CA, and meshid itself still refuses a key it does not know', async () => {

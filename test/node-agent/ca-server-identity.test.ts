@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 function caClient(address: string): CaClient {
-  const client = new CaClient({ address, tlsServerName: 'localhost', callTimeoutMs: 5_000, reconnectBackoff: { initialMs: 100, maxMs: 200 } });
+  const client = new CaClient({ addresses: [address], tlsServerName: 'localhost', callTimeoutMs: 5_000, reconnectBackoff: { initialMs: 100, maxMs: 200 } });
   client.setTrustAnchors(ca.bundlePem());
   clients.push(client);
   return client;

@@ -18,7 +18,7 @@ describe('node agent config', () => {
     const config = readNodeAgentConfig({});
     expect(config).toMatchObject({
       mode: 'vm',
-      server: { address: 'localhost:15012', tlsServerName: '', trustBundleFile: '', callTimeoutMs: 10_000 },
+      server: { addresses: ['localhost:15012'], tlsServerName: '', trustBundleFile: '', callTimeoutMs: 10_000 },
       dataDir: path.resolve('.meshid/agent'),
       socketDir: path.resolve('.meshid/sockets'),
       joinToken: '',
@@ -39,10 +39,17 @@ describe('node agent config', () => {
       flags: { 'cache.maxIdentities': '20', 'backoff.initial': '250ms' },
     });
     expect(config.mode).toBe('k8s');
-    expect(config.server).toMatchObject({ address: 'env-ca:15012', tlsServerName: 'meshid-ca' });
+    expect(config.server).toMatchObject({ addresses: ['env-ca:15012'], tlsServerName: 'meshid-ca' });
     expect(config.rotation).toEqual({ fraction: 0.5, jitter: 0.05 });
     expect(config.cache.maxIdentities).toBe(20);
     expect(config.backoff.initialMs).toBe(250);
+  });
+
+  it('takes several CA addresses: a YAML list, or comma-separated from env and flags', () => {
+    const yaml = file('replicas.yaml', 'server:\n  address:\n    - ca-0.example:15012\n    - "[fd00::1]:15012"\n');
+    expect(loadNodeAgentConfig({ file: yaml }).server.addresses).toEqual(['ca-0.example:15012', '[fd00::1]:15012']);
+    const env = { MESHID_AGENT_SERVER__ADDRESS: 'ca-0:15012, ca-1:15012' };
+    expect(loadNodeAgentConfig({ env }).server.addresses).toEqual(['ca-0:15012', 'ca-1:15012']);
   });
 
   it('reads the join token from joinTokenFile (first line)', () => {
@@ -54,6 +61,9 @@ describe('node agent config', () => {
     [{ serverr: {} }, /^config serverr: unknown setting/],
     [{ mode: 'docker' }, /^config mode: expected one of vm, k8s/],
     [{ server: { address: 'no-port' } }, /^config server.address: expected "host:port"/],
+    [{ server: { address: ['ca-0:15012', 'ca-1:99999'] } }, /^config server.address\[1\]: expected "host:port" of the CA .*got "ca-1:99999"/],
+    [{ server: { address: [] } }, /^config server.address: expected at least one "host:port"/],
+    [{ server: { address: 'ca-0:15012,ca-0:15012' } }, /^config server.address: "ca-0:15012" is listed twice/],
     [{ rotation: { fraction: 1 } }, /^config rotation.fraction: must be between 0 and 1/],
     [{ rotation: { jitter: 0.5 } }, /^config rotation.jitter: must be at least 0 and less than 0.5/],
     [{ backoff: { initial: '10s', max: '1s' } }, /^config backoff.max: must not be below backoff.initial/],
