@@ -142,7 +142,7 @@ select_go() {
 }
 
 # Built peers are kept per build fingerprint outside the checkout, like Go's own caches, so a fresh clone
-# on a provisioned machine links them instead of relinking (kube-apiserver alone takes a minute to link).
+# on a provisioned machine links them in instead of relinking (kube-apiserver alone takes a minute to link).
 BUILT="${MESHID_PEER_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshid/peers}"
 
 # provision_go_binary NAME SRC [PACKAGE [LDFLAGS]]: builds PACKAGE (default: the Go program
@@ -152,7 +152,7 @@ provision_go_binary() {
   local name="$1" src="$2" package="${3:-.}" ldflags="${4:-}" go fingerprint
   go="$(select_go)"
   fingerprint="$(cd "$src" && shopt -s nullglob && { cat go.mod go.sum ./*.go ./*/go.mod; echo "$ldflags"; "$go" env GOVERSION; } | sha256sum | cut -d' ' -f1)"
-  if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ]; then return; fi
+  if stamp_matches "$name" "$fingerprint" && [ -x "$BIN/$name" ] && [ ! -L "$BIN/$name" ]; then return; fi
   local built="$BUILT/$name/$fingerprint/$name"
   if [ ! -x "$built" ]; then
     local start=$SECONDS
@@ -164,7 +164,9 @@ provision_go_binary() {
     find "$BUILT/$name" -mindepth 1 -maxdepth 1 ! -name "$fingerprint" -exec rm -rf {} +
     log "built $name in $((SECONDS - start))s"
   fi
-  ln -sfn "$built" "$BIN/$name"
+  # A hard link (a copy across file systems), not a symlink: some tests run peers as other users, who cannot
+  # reach into the invoking user's home.
+  ln -f "$built" "$BIN/$name" 2>/dev/null || cp -f "$built" "$BIN/$name"
   write_stamp "$name" "$fingerprint"
 }
 
