@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 
 /**
@@ -122,4 +123,16 @@ export function printTable(title: string, rows: Measurement[], baseline?: Measur
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of body) console.log(line(row));
+}
+
+/**
+ * CPU time (µs) of this process's main thread, the event loop, from Linux's schedstat; undefined where that
+ * is not available. process.cpuUsage() counts every thread (libuv pool, GC helpers) together.
+ */
+export function eventLoopThreadCpuMicros(): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return undefined;
+  }
 }

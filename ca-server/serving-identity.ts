@@ -28,7 +28,7 @@ export class ServingIdentity {
   async refresh(): Promise<void> {
     const { privateKey, publicKey } = generateKeyPair();
     const csrPem = createCsrPem({ privateKey, publicKey, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
-    const svid = this.options.issuer.issue({ csrPem, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
+    const svid = await this.options.issuer.issue({ csrPem, spiffeId: this.options.spiffeId, dnsNames: this.options.dnsNames });
     this.tls.setIdentity(dersToPem(svid.chainDer), privateKeyToPem(privateKey));
     this.tls.setTrustAnchors(this.options.rootBundlePem());
     this.schedule(svid.notAfter);

@@ -44,7 +44,7 @@ export function istioCaService(deps: IstioCaServiceDeps): IstioCertificateServic
         }
         if (request.validity_duration < 0) throw invalidArgument('validity_duration must not be negative');
         await deps.limits.signingForIdentity(identity.spiffeId.toString());
-        const svid = deps.issuer.issue({
+        const svid = await deps.issuer.issue({
           csrPem: request.csr,
           spiffeId: identity.spiffeId,
           ttlSeconds: request.validity_duration,
@@ -53,7 +53,7 @@ export function istioCaService(deps: IstioCaServiceDeps): IstioCertificateServic
         });
         metrics.csrs.inc({ api: 'istio', result: 'issued' });
         log.info({ spiffeId: svid.spiffeId, serial: svid.serialHex, notAfter: svid.notAfter, attestor: identity.attestor }, 'issued workload SVID');
-        return { cert_chain: [...svid.chainDer.map(derToPem), deps.rootBundlePem()] };
+        return { cert_chain: [derToPem(svid.chainDer[0]!), ...svid.signingChainPem, deps.rootBundlePem()] };
       } catch (err) {
         metrics.csrs.inc({ api: 'istio', result: resultLabel(err) });
         throw err;

@@ -62,7 +62,7 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
    * longer authenticate and streams they opened end. In `tx`, the transaction a join token is consumed in.
    */
   async function admitAgent(identity: AttestedIdentity, csrPem: string, tx: DataStore) {
-    const svid = issuer.issue({ csrPem, spiffeId: identity.spiffeId, ttlSeconds: deps.agentSvidTtlSeconds });
+    const svid = await issuer.issue({ csrPem, spiffeId: identity.spiffeId, ttlSeconds: deps.agentSvidTtlSeconds });
     const now = new Date();
     await tx.upsertAgent({
       spiffeId: svid.spiffeId,
@@ -79,7 +79,7 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
   /** Renewal: the new SVID becomes the pending serial; the presented one keeps working until it is used. */
   async function renewAgent(agent: AuthenticatedAgent, csrPem: string) {
     const spiffeId = agent.record.spiffeId;
-    const svid = issuer.issue({ csrPem, spiffeId: SpiffeId.parse(spiffeId), ttlSeconds: deps.agentSvidTtlSeconds });
+    const svid = await issuer.issue({ csrPem, spiffeId: SpiffeId.parse(spiffeId), ttlSeconds: deps.agentSvidTtlSeconds });
     if (!(await store.renewAgent(spiffeId, { newSerialNumber: svid.serialHex, expiresAt: svid.notAfter, lastSeenAt: new Date() }))) {
       throw permissionDenied(`${spiffeId} was evicted or banned while renewing; attest it again`, 'unknown_agent', spiffeId);
     }
@@ -181,7 +181,7 @@ export function nodeAgentService(deps: NodeAgentServiceDeps): NodeAgentServiceHa
             r.workload === 'k8s_token' ? { k8sToken: r.k8s_token ?? '' } : undefined;
           if (!workload) throw invalidArgument(`requests[${i}]: one of entry_id or k8s_token is required`);
           const identity = await attestation.attestWorkloadForAgent(agent, workload);
-          const svid = issuer.issue({
+          const svid = await issuer.issue({
             csrPem: r.csr,
             spiffeId: identity.spiffeId,
             // An entry's TTL is its identity's default and a cap the agent's request cannot raise.

@@ -22,9 +22,22 @@ export interface CaCertificateRequest {
   selfSigningKey?: KeyObject;
 }
 
+/**
+ * Serials are cut from CSPRNG output drawn this many bytes at a time: a randomBytes call per leaf cost more
+ * than the rest of the serial's handling.
+ */
+const SERIAL_POOL_BYTES = 4096;
+let serialPool = Buffer.alloc(0);
+let serialPoolOffset = 0;
+
 /** Random positive serial of 128 bits (top bit cleared so DER needs no sign padding). */
 export function randomSerial(bytes = 16): Buffer {
-  const serial = randomBytes(bytes);
+  if (serialPoolOffset + bytes > serialPool.length) {
+    serialPool = randomBytes(Math.max(SERIAL_POOL_BYTES, bytes));
+    serialPoolOffset = 0;
+  }
+  const serial = Buffer.from(serialPool.subarray(serialPoolOffset, serialPoolOffset + bytes));
+  serialPoolOffset += bytes;
   serial[0] = (serial[0]! & 0x7f) | 0x01;
   return serial;
 }

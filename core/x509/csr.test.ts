@@ -12,13 +12,26 @@ import { x509 } from './peculiar.js';
 
 const ID = SpiffeId.parse('spiffe://example.org/ns/default/sa/web');
 
+function invalidArgument(err: unknown): MeshidError {
+  expect(err).toBeInstanceOf(MeshidError);
+  expect((err as MeshidError).code).toBe('INVALID_ARGUMENT');
+  return err as MeshidError;
+}
+
 function rejection(fn: () => unknown): MeshidError {
   try {
     fn();
   } catch (err) {
-    expect(err).toBeInstanceOf(MeshidError);
-    expect((err as MeshidError).code).toBe('INVALID_ARGUMENT');
-    return err as MeshidError;
+    return invalidArgument(err);
+  }
+  throw new Error('expected the CSR to be rejected');
+}
+
+async function csrRejection(pem: string): Promise<MeshidError> {
+  try {
+    await parseCsr(pem);
+  } catch (err) {
+    return invalidArgument(err);
   }
   throw new Error('expected the CSR to be rejected');
 }
@@ -40,7 +53,7 @@ describe('parseCsr accepts well-formed leaf requests', () => {
     it(`${alg} CSR from createCsrPem`, async () => {
       const keys = generateKeyPair(alg);
       const pem = createCsrPem({ ...keys, spiffeId: ID, dnsNames: ['web.default.svc'] });
-      const csr = parseCsr(pem);
+      const csr = await parseCsr(pem);
       expect(csr.keyAlgorithm).toBe(alg);
       expect(csr.spkiDer.equals(keys.publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);
       expect(csr.publicKey.equals(keys.publicKey)).toBe(true);
@@ -49,9 +62,9 @@ describe('parseCsr accepts well-formed leaf requests', () => {
     });
   }
 
-  it('accepts a request without extensions, leaf key usages, leaf EKUs and cA=false', () => {
-    expect(parseCsr(csrPem(buildRawCsr({ keys: p256 }))).uriSans).toEqual([]);
-    const csr = parseCsr(
+  it('accepts a request without extensions, leaf key usages, leaf EKUs and cA=false', async () => {
+    expect((await parseCsr(csrPem(buildRawCsr({ keys: p256 })))).uriSans).toEqual([]);
+    const csr = await parseCsr(
       csrPem(
         buildRawCsr({
           keys: p256,
@@ -66,24 +79,24 @@ describe('parseCsr accepts well-formed leaf requests', () => {
     expect(csr.keyAlgorithm).toBe('ec-p256');
   });
 
-  it('accepts the legacy NEW CERTIFICATE REQUEST label, CRLF line ends and surrounding whitespace', () => {
+  it('accepts the legacy NEW CERTIFICATE REQUEST label, CRLF line ends and surrounding whitespace', async () => {
     const der = buildRawCsr({ keys: p256 });
     const legacy = toPem('NEW CERTIFICATE REQUEST', der).replace(/\n/g, '\r\n');
-    expect(parseCsr(`\n  ${legacy}\n`).keyAlgorithm).toBe('ec-p256');
+    expect((await parseCsr(`\n  ${legacy}\n`)).keyAlgorithm).toBe('ec-p256');
   });
 });
 
 describe('parseCsr rejects bad input with a precise reason', () => {
-  it('oversized request, checked before parsing', () => {
+  it('oversized request, checked before parsing', async () => {
     const padded = csrPem(buildRawCsr({ keys: p256 })) + ' '.repeat(MAX_CSR_BYTES);
-    const err = rejection(() => parseCsr(padded));
+    const err = await csrRejection(padded);
     expect(err.reason).toBe('csr_too_large');
     expect(err.message).toContain('65536');
     // multi-byte characters count as bytes, not UTF-16 units
-    expect(rejection(() => parseCsr('é'.repeat(MAX_CSR_BYTES / 2 + 1))).reason).toBe('csr_too_large');
+    expect((await csrRejection('é'.repeat(MAX_CSR_BYTES / 2 + 1))).reason).toBe('csr_too_large');
   });
 
-  it('bad PEM', () => {
+  it('bad PEM', async () => {
     const good = csrPem(buildRawCsr({ keys: p256 }));
     const cases = [
       '',
@@ -95,52 +108,52 @@ describe('parseCsr rejects bad input with a precise reason', () => {
       '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n',
       '-----BEGIN CERTIFICATE REQUEST-----\nAAA\n-----END CERTIFICATE REQUEST-----\n',
     ];
-    for (const pem of cases) expect(rejection(() => parseCsr(pem)).reason).toBe('csr_bad_pem');
-    expect(rejection(() => parseCsr(42 as unknown as string)).reason).toBe('csr_bad_pem');
+    for (const pem of cases) expect((await csrRejection(pem)).reason).toBe('csr_bad_pem');
+    expect((await csrRejection(42 as unknown as string)).reason).toBe('csr_bad_pem');
   });
 
   it('a PEM block that is not a CSR', async () => {
     const ca = await createTestCa('ec-p256');
-    const err = rejection(() => parseCsr(toPem('CERTIFICATE', certDer(ca.root.certificate))));
+    const err = await csrRejection(toPem('CERTIFICATE', certDer(ca.root.certificate)));
     expect(err.reason).toBe('csr_not_a_csr');
     expect(err.message).toContain('"CERTIFICATE"');
     // the right label around a certificate
-    const wrapped = rejection(() => parseCsr(csrPem(certDer(ca.root.certificate))));
+    const wrapped = await csrRejection(csrPem(certDer(ca.root.certificate)));
     expect(wrapped.reason).toBe('csr_malformed');
   });
 
-  it('malformed DER', () => {
+  it('malformed DER', async () => {
     const der = buildRawCsr({ keys: p256 });
     for (const bad of [der.subarray(0, der.length - 5), Buffer.concat([der, Buffer.of(0)]), Buffer.from('3080', 'hex')]) {
-      expect(rejection(() => parseCsr(csrPem(bad))).reason).toBe('csr_malformed');
+      expect((await csrRejection(csrPem(bad))).reason).toBe('csr_malformed');
     }
   });
 
-  it('bad signature: tampered, or signed by a key other than the one requested', () => {
+  it('bad signature: tampered, or signed by a key other than the one requested', async () => {
     const der = buildRawCsr({ keys: p256, extensions: [san([{ type: 'url', value: ID.toString() }])] });
     const tampered = Buffer.from(der);
     tampered[tampered.length - 3]! ^= 0x01;
-    const err = rejection(() => parseCsr(csrPem(tampered)));
+    const err = await csrRejection(csrPem(tampered));
     expect(err.reason).toBe('csr_bad_signature');
     expect(err.message).toMatch(/possession/);
     const foreign = buildRawCsr({ keys: p256, signingKey: generateKeyPair('ec-p256').privateKey });
-    expect(rejection(() => parseCsr(csrPem(foreign))).reason).toBe('csr_bad_signature');
+    expect((await csrRejection(csrPem(foreign))).reason).toBe('csr_bad_signature');
     // a request body changed after signing (SAN swapped) no longer verifies
     const swapped = Buffer.from(der.toString('latin1').replace('/sa/web', '/sa/wex'), 'latin1');
-    expect(rejection(() => parseCsr(csrPem(swapped))).reason).toBe('csr_bad_signature');
+    expect((await csrRejection(csrPem(swapped))).reason).toBe('csr_bad_signature');
   });
 
-  it('signature algorithm that does not fit the key, or is unsupported', () => {
+  it('signature algorithm that does not fit the key, or is unsupported', async () => {
     const rsa = generateKeyPair('rsa-2048');
     const mismatch = buildRawCsr({ keys: rsa, signatureAlgorithmOid: OID.ecdsaWithSha256, hash: 'sha256' });
-    expect(rejection(() => parseCsr(csrPem(mismatch))).reason).toBe('csr_bad_signature');
+    expect((await csrRejection(csrPem(mismatch))).reason).toBe('csr_bad_signature');
     const sha1 = buildRawCsr({ keys: p256, signatureAlgorithmOid: '1.2.840.10045.4.1', hash: 'sha1' });
-    const err = rejection(() => parseCsr(csrPem(sha1)));
+    const err = await csrRejection(csrPem(sha1));
     expect(err.reason).toBe('csr_unsupported_signature_algorithm');
     expect(err.message).toContain('1.2.840.10045.4.1');
   });
 
-  it('unsupported keys', () => {
+  it('unsupported keys', async () => {
     const cases: [KeyPair, RegExp][] = [
       [nodeKeyPair('rsa-1024'), /1024 bits; the minimum is 2048/],
       [nodeKeyPair('secp256k1'), /curve secp256k1/],
@@ -148,66 +161,66 @@ describe('parseCsr rejects bad input with a precise reason', () => {
       [nodeKeyPair('ed25519'), /key type Ed25519/],
     ];
     for (const [keys, message] of cases) {
-      const err = rejection(() => parseCsr(csrPem(buildRawCsr({ keys }))));
+      const err = await csrRejection(csrPem(buildRawCsr({ keys })));
       expect(err.reason).toBe('csr_unsupported_key');
       expect(err.message).toMatch(message);
     }
   });
 
-  it('malformed or compressed public keys', () => {
+  it('malformed or compressed public keys', async () => {
     const spki = p256.publicKey.export({ format: 'der', type: 'spki' });
     const offCurve = Buffer.from(spki);
     offCurve[offCurve.length - 1]! ^= 0x01;
-    expect(rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, spkiDer: offCurve })))).reason).toBe('csr_malformed');
+    expect((await csrRejection(csrPem(buildRawCsr({ keys: p256, spkiDer: offCurve })))).reason).toBe('csr_malformed');
     const compressed = p256.publicKey.export({ format: 'jwk' });
     const x = Buffer.from(compressed.x!, 'base64url');
     const yOdd = Buffer.from(compressed.y!, 'base64url').at(-1)! & 1;
     const compressedSpki = Buffer.concat([spki.subarray(0, 2), spki.subarray(2, 23), Buffer.of(0x03, 34, 0, 2 + yOdd), x]);
     compressedSpki[1] = compressedSpki.length - 2;
-    const err = rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, spkiDer: compressedSpki }))));
+    const err = await csrRejection(csrPem(buildRawCsr({ keys: p256, spkiDer: compressedSpki })));
     expect(err.reason).toBe('csr_unsupported_key');
     expect(err.message).toMatch(/uncompressed/);
   });
 
-  it('CSR requesting a CA certificate', () => {
-    const err = rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, extensions: [basicConstraints(true)] }))));
+  it('CSR requesting a CA certificate', async () => {
+    const err = await csrRejection(csrPem(buildRawCsr({ keys: p256, extensions: [basicConstraints(true)] })));
     expect(err.reason).toBe('csr_requests_ca');
     expect(err.message).toMatch(/cA=true/);
   });
 
-  it('key usages and extended key usages beyond the leaf profile', () => {
+  it('key usages and extended key usages beyond the leaf profile', async () => {
     for (const usage of ['keyCertSign', 'cRLSign', 'nonRepudiation', 'dataEncipherment', 'decipherOnly'] as KeyUsageName[]) {
-      const err = rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, extensions: [keyUsage(['digitalSignature', usage])] }))));
+      const err = await csrRejection(csrPem(buildRawCsr({ keys: p256, extensions: [keyUsage(['digitalSignature', usage])] })));
       expect(err.reason).toBe('csr_key_usage');
       expect(err.message).toContain(usage);
     }
     const codeSigning = '1.3.6.1.5.5.7.3.3';
-    const err = rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, extensions: [extKeyUsage([OID.serverAuth, codeSigning])] }))));
+    const err = await csrRejection(csrPem(buildRawCsr({ keys: p256, extensions: [extKeyUsage([OID.serverAuth, codeSigning])] })));
     expect(err.reason).toBe('csr_key_usage');
     expect(err.message).toContain(codeSigning);
   });
 
-  it('more than one URI SAN', () => {
+  it('more than one URI SAN', async () => {
     const names: x509.JsonGeneralName[] = [
       { type: 'url', value: ID.toString() },
       { type: 'url', value: 'spiffe://example.org/other' },
     ];
-    const err = rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, extensions: [san(names)] }))));
+    const err = await csrRejection(csrPem(buildRawCsr({ keys: p256, extensions: [san(names)] })));
     expect(err.reason).toBe('csr_multiple_uri_sans');
   });
 
-  it('a repeated extension', () => {
+  it('a repeated extension', async () => {
     const ext = keyUsage(['digitalSignature']);
-    expect(rejection(() => parseCsr(csrPem(buildRawCsr({ keys: p256, extensions: [ext, ext] })))).reason).toBe('csr_malformed');
+    expect((await csrRejection(csrPem(buildRawCsr({ keys: p256, extensions: [ext, ext] })))).reason).toBe('csr_malformed');
   });
 
-  it('never echoes the request body', () => {
+  it('never echoes the request body', async () => {
     const der = buildRawCsr({ keys: p256 });
     const tampered = Buffer.from(der);
     tampered[tampered.length - 3]! ^= 0x01;
     const pem = csrPem(tampered);
     const body = pem.split('\n')[1]!;
-    expect(rejection(() => parseCsr(pem)).message).not.toContain(body.slice(0, 16));
+    expect((await csrRejection(pem)).message).not.toContain(body.slice(0, 16));
   });
 });
 
@@ -301,7 +314,7 @@ describe('fast DER reader agrees with @peculiar/x509', () => {
           (r.extKeyUsages ?? []).every((u) => u === OID.serverAuth || u === OID.clientAuth);
         let accepted = true;
         try {
-          parseCsr(csrPem(der));
+          await parseCsr(csrPem(der));
         } catch (err) {
           expect(err).toBeInstanceOf(MeshidError);
           accepted = false;

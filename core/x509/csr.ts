@@ -60,12 +60,13 @@ const SIGNATURE_ALGORITHMS: Readonly<Record<string, { name: string; hash: string
  * Parses and validates a PEM CSR for a leaf SVID. Every failure is INVALID_ARGUMENT with a reason label:
  * csr_too_large, csr_bad_pem, csr_not_a_csr, csr_malformed, csr_unsupported_key,
  * csr_unsupported_signature_algorithm, csr_bad_signature, csr_requests_ca, csr_key_usage, csr_multiple_uri_sans.
+ * The proof-of-possession signature is verified on libuv's thread pool; the event loop decodes and imports the key.
  */
-export function parseCsr(pem: string): ParsedCsr {
+export async function parseCsr(pem: string): Promise<ParsedCsr> {
   const csr = decodeCsrDer(pemToDer(pem));
   checkLeafRequest(csr);
   const key = importPublicKey(csr.spkiDer);
-  verifyProofOfPossession(csr, key);
+  await verifyProofOfPossession(csr, key);
   return { spkiDer: csr.spkiDer, ...key, uriSans: csr.uriSans, dnsSans: csr.dnsSans };
 }
 
@@ -382,7 +383,7 @@ function importJwk(jwk: Record<string, string>): KeyObject {
   }
 }
 
-function verifyProofOfPossession(csr: DecodedCsr, key: { publicKey: KeyObject; keyAlgorithm: KeyAlgorithm }): void {
+async function verifyProofOfPossession(csr: DecodedCsr, key: { publicKey: KeyObject; keyAlgorithm: KeyAlgorithm }): Promise<void> {
   const alg = SIGNATURE_ALGORITHMS[csr.signatureAlgorithm];
   if (!alg) {
     throw invalidArgument(
@@ -393,18 +394,23 @@ function verifyProofOfPossession(csr: DecodedCsr, key: { publicKey: KeyObject; k
   if (!key.keyAlgorithm.startsWith(alg.key)) {
     throw invalidArgument(`CSR is signed with ${alg.name} but carries a ${key.keyAlgorithm} key`, 'csr_bad_signature');
   }
-  let ok: boolean;
-  try {
-    ok = cryptoVerify(alg.hash, csr.infoDer, key.publicKey, csr.signature);
-  } catch {
-    ok = false;
-  }
-  if (!ok) {
+  if (!(await verifiesOnThreadPool(alg.hash, csr.infoDer, key.publicKey, csr.signature))) {
     throw invalidArgument(
       'CSR signature does not verify: the request does not prove possession of the private key',
       'csr_bad_signature',
     );
   }
+}
+
+/** node:crypto's callback form of verify runs on libuv's thread pool; a signature it cannot read does not verify. */
+function verifiesOnThreadPool(hash: string, data: Buffer, key: KeyObject, signature: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(hash, data, key, signature, (err, ok) => resolve(err === null && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 }
 
 /** Quotes client-supplied text for an error message, bounded so a huge SAN cannot flood logs. */

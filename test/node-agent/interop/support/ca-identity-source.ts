@@ -69,7 +69,7 @@ export async function startCaIdentitySource(options: { svidTtlSeconds?: number }
   const mint = async (spiffeId: string): Promise<X509SvidMaterial> => {
     const keys = generateKeyPair();
     const csrPem = createCsrPem({ ...keys, spiffeId: SpiffeId.parse(spiffeId) });
-    const issued = x509Issuer.issue({ csrPem, spiffeId: SpiffeId.parse(spiffeId) });
+    const issued = await x509Issuer.issue({ csrPem, spiffeId: SpiffeId.parse(spiffeId) });
     minted++;
     return {
       spiffeId,
