@@ -10,6 +10,7 @@ import type {
   RegistrationEntry,
 } from './datastore.js';
 import type { BackendQueries } from './forwarding-store.js';
+import { SHARED_SQL } from './shared-sql.js';
 import { consumeRefusal, duplicateEntry, duplicateJoinToken, RecordMapping, type ColumnTypes, type Row } from './records.js';
 
 /** The pool (one autocommitted statement each) or the connection a transaction is open on. */
@@ -39,7 +40,7 @@ function statement(sql: string): (params: Row) => [string, unknown[]] {
 }
 
 const S = {
-  ping: statement('SELECT 1'),
+  ping: statement(SHARED_SQL.ping),
   // ON CONFLICT DO NOTHING instead of a unique violation: an error would abort an enclosing transaction.
   insertToken: statement(`INSERT INTO join_tokens (id, token_hash, spiffe_id, created_at, expires_at, used_at, revoked_at)
     VALUES (@id, @tokenHash, @spiffeId, @createdAt, @expiresAt, @usedAt, @revokedAt) ON CONFLICT DO NOTHING`),
@@ -50,27 +51,19 @@ const S = {
     WHERE token_hash = @tokenHash AND used_at IS NULL AND revoked_at IS NULL AND expires_at > @now
     RETURNING *`),
   tokenByHash: statement('SELECT * FROM join_tokens WHERE token_hash = @tokenHash'),
-  listTokens: statement('SELECT * FROM join_tokens ORDER BY created_at, id'),
+  listTokens: statement(SHARED_SQL.listTokens),
   revokeToken: statement('UPDATE join_tokens SET revoked_at = COALESCE(revoked_at, @now) WHERE id = @id'),
-  upsertAgent: statement(`INSERT INTO agents (spiffe_id, attestation_type, serial_number, new_serial_number, expires_at,
-      attested_at, last_seen_at, selectors)
-    VALUES (@spiffeId, @attestationType, @serialNumber, @newSerialNumber, @expiresAt, @attestedAt, @lastSeenAt, @selectors)
-    ON CONFLICT (spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type,
-      serial_number = excluded.serial_number, new_serial_number = excluded.new_serial_number,
-      expires_at = excluded.expires_at, attested_at = excluded.attested_at,
-      last_seen_at = excluded.last_seen_at, selectors = excluded.selectors`),
+  upsertAgent: statement(SHARED_SQL.upsertAgent),
   getAgent: statement('SELECT * FROM agents WHERE spiffe_id = @spiffeId'),
-  listAgents: statement('SELECT * FROM agents ORDER BY spiffe_id'),
-  renewAgent: statement(`UPDATE agents SET new_serial_number = @newSerialNumber, expires_at = @expiresAt,
-      last_seen_at = @lastSeenAt WHERE spiffe_id = @spiffeId`),
+  listAgents: statement(SHARED_SQL.listAgents),
+  renewAgent: statement(SHARED_SQL.renewAgent),
   promoteAgentSerial: statement(`UPDATE agents SET serial_number = new_serial_number, new_serial_number = NULL
     WHERE spiffe_id = @spiffeId AND new_serial_number = @serialNumber`),
   deleteAgent: statement('DELETE FROM agents WHERE spiffe_id = @spiffeId'),
-  insertBan: statement(`INSERT INTO agent_bans (spiffe_id, banned_at, reason) VALUES (@spiffeId, @bannedAt, @reason)
-    ON CONFLICT (spiffe_id) DO NOTHING`),
+  insertBan: statement(SHARED_SQL.insertBan),
   deleteBan: statement('DELETE FROM agent_bans WHERE spiffe_id = @spiffeId'),
   getBan: statement('SELECT * FROM agent_bans WHERE spiffe_id = @spiffeId'),
-  listBans: statement('SELECT * FROM agent_bans ORDER BY spiffe_id'),
+  listBans: statement(SHARED_SQL.listBans),
   insertEntry: statement(`INSERT INTO registration_entries (id, spiffe_id, parent_id, selectors, ttl_seconds, dns_names, created_at)
     VALUES (@id, @spiffeId, @parentId, @selectors, @ttlSeconds, @dnsNames, @createdAt) ON CONFLICT DO NOTHING`),
   getEntry: statement('SELECT * FROM registration_entries WHERE id = @id'),
@@ -78,26 +71,11 @@ const S = {
       AND (@spiffeId::text IS NULL OR spiffe_id = @spiffeId)
     ORDER BY created_at, id`),
   deleteEntry: statement('DELETE FROM registration_entries WHERE id = @id'),
-  putAuthority: statement(`INSERT INTO authorities (id, kind, state, upstream, certificate_pem, key_path, upstream_roots_pem,
-      not_before, not_after, created_at, activated_at, retired_at)
-    VALUES (@id, @kind, @state, @upstream, @certificatePem, @keyPath, @upstreamRootsPem, @notBefore, @notAfter,
-      @createdAt, @activatedAt, @retiredAt)
-    ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, upstream = excluded.upstream,
-      certificate_pem = excluded.certificate_pem, key_path = excluded.key_path,
-      upstream_roots_pem = excluded.upstream_roots_pem, not_before = excluded.not_before,
-      not_after = excluded.not_after, created_at = excluded.created_at, activated_at = excluded.activated_at,
-      retired_at = excluded.retired_at`),
+  putAuthority: statement(SHARED_SQL.putAuthority),
   listAuthorities: statement(`SELECT * FROM authorities
     WHERE (@state::text IS NULL OR state = @state) AND (@kind::text IS NULL OR kind = @kind)
     ORDER BY created_at, id`),
-  putJwtKey: statement(`INSERT INTO jwt_keys (id, state, algorithm, public_key_pem, key_path, not_after, created_at,
-      activated_at, retired_at, published_until)
-    VALUES (@id, @state, @algorithm, @publicKeyPem, @keyPath, @notAfter, @createdAt, @activatedAt, @retiredAt,
-      @publishedUntil)
-    ON CONFLICT (id) DO UPDATE SET state = excluded.state, algorithm = excluded.algorithm,
-      public_key_pem = excluded.public_key_pem, key_path = excluded.key_path, not_after = excluded.not_after,
-      created_at = excluded.created_at, activated_at = excluded.activated_at, retired_at = excluded.retired_at,
-      published_until = excluded.published_until`),
+  putJwtKey: statement(SHARED_SQL.putJwtKey),
   listJwtKeys: statement('SELECT * FROM jwt_keys WHERE (@state::text IS NULL OR state = @state) ORDER BY created_at, id'),
 };
 

@@ -11,6 +11,7 @@ import type {
   RegistrationEntry,
 } from './datastore.js';
 import type { BackendQueries } from './forwarding-store.js';
+import { SHARED_SQL } from './shared-sql.js';
 import { consumeRefusal, duplicateEntry, duplicateJoinToken, RecordMapping, type ColumnTypes, type Row } from './records.js';
 
 /**
@@ -143,33 +144,24 @@ export class SqliteQueries implements BackendQueries {
 function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
-    ping: p('SELECT 1'),
+    ping: p(SHARED_SQL.ping),
     insertToken: p(`INSERT INTO join_tokens (id, token_hash, spiffe_id, created_at, expires_at, used_at, revoked_at)
       VALUES (@id, @tokenHash, @spiffeId, @createdAt, @expiresAt, @usedAt, @revokedAt)`),
     consumeToken: p(CONSUME_JOIN_TOKEN_SQL),
     tokenByHash: p('SELECT * FROM join_tokens WHERE token_hash = ?'),
-    listTokens: p('SELECT * FROM join_tokens ORDER BY created_at, id'),
+    listTokens: p(SHARED_SQL.listTokens),
     revokeToken: p('UPDATE join_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
-    upsertAgent: p(`INSERT INTO agents (spiffe_id, attestation_type, serial_number, new_serial_number, expires_at,
-        attested_at, last_seen_at, selectors)
-      VALUES (@spiffeId, @attestationType, @serialNumber, @newSerialNumber, @expiresAt, @attestedAt, @lastSeenAt,
-        @selectors)
-      ON CONFLICT (spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type,
-        serial_number = excluded.serial_number, new_serial_number = excluded.new_serial_number,
-        expires_at = excluded.expires_at, attested_at = excluded.attested_at,
-        last_seen_at = excluded.last_seen_at, selectors = excluded.selectors`),
+    upsertAgent: p(SHARED_SQL.upsertAgent),
     getAgent: p('SELECT * FROM agents WHERE spiffe_id = ?'),
-    listAgents: p('SELECT * FROM agents ORDER BY spiffe_id'),
-    renewAgent: p(`UPDATE agents SET new_serial_number = @newSerialNumber, expires_at = @expiresAt,
-        last_seen_at = @lastSeenAt WHERE spiffe_id = @spiffeId`),
+    listAgents: p(SHARED_SQL.listAgents),
+    renewAgent: p(SHARED_SQL.renewAgent),
     promoteAgentSerial: p(`UPDATE agents SET serial_number = new_serial_number, new_serial_number = NULL
       WHERE spiffe_id = ? AND new_serial_number = ?`),
     deleteAgent: p('DELETE FROM agents WHERE spiffe_id = ?'),
-    insertBan: p(`INSERT INTO agent_bans (spiffe_id, banned_at, reason) VALUES (@spiffeId, @bannedAt, @reason)
-      ON CONFLICT (spiffe_id) DO NOTHING`),
+    insertBan: p(SHARED_SQL.insertBan),
     deleteBan: p('DELETE FROM agent_bans WHERE spiffe_id = ?'),
     getBan: p('SELECT * FROM agent_bans WHERE spiffe_id = ?'),
-    listBans: p('SELECT * FROM agent_bans ORDER BY spiffe_id'),
+    listBans: p(SHARED_SQL.listBans),
     insertEntry: p(`INSERT INTO registration_entries (id, spiffe_id, parent_id, selectors, ttl_seconds, dns_names, created_at)
       VALUES (@id, @spiffeId, @parentId, @selectors, @ttlSeconds, @dnsNames, @createdAt)`),
     getEntry: p('SELECT * FROM registration_entries WHERE id = ?'),
@@ -177,26 +169,11 @@ function prepareStatements(db: Database.Database) {
         AND (@spiffeId IS NULL OR spiffe_id = @spiffeId)
       ORDER BY created_at, id`),
     deleteEntry: p('DELETE FROM registration_entries WHERE id = ?'),
-    putAuthority: p(`INSERT INTO authorities (id, kind, state, upstream, certificate_pem, key_path, upstream_roots_pem,
-        not_before, not_after, created_at, activated_at, retired_at)
-      VALUES (@id, @kind, @state, @upstream, @certificatePem, @keyPath, @upstreamRootsPem, @notBefore, @notAfter,
-        @createdAt, @activatedAt, @retiredAt)
-      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, upstream = excluded.upstream,
-        certificate_pem = excluded.certificate_pem, key_path = excluded.key_path,
-        upstream_roots_pem = excluded.upstream_roots_pem, not_before = excluded.not_before,
-        not_after = excluded.not_after, created_at = excluded.created_at, activated_at = excluded.activated_at,
-        retired_at = excluded.retired_at`),
+    putAuthority: p(SHARED_SQL.putAuthority),
     listAuthorities: p(`SELECT * FROM authorities
       WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)
       ORDER BY created_at, id`),
-    putJwtKey: p(`INSERT INTO jwt_keys (id, state, algorithm, public_key_pem, key_path, not_after, created_at,
-        activated_at, retired_at, published_until)
-      VALUES (@id, @state, @algorithm, @publicKeyPem, @keyPath, @notAfter, @createdAt, @activatedAt, @retiredAt,
-        @publishedUntil)
-      ON CONFLICT (id) DO UPDATE SET state = excluded.state, algorithm = excluded.algorithm,
-        public_key_pem = excluded.public_key_pem, key_path = excluded.key_path, not_after = excluded.not_after,
-        created_at = excluded.created_at, activated_at = excluded.activated_at, retired_at = excluded.retired_at,
-        published_until = excluded.published_until`),
+    putJwtKey: p(SHARED_SQL.putJwtKey),
     listJwtKeys: p('SELECT * FROM jwt_keys WHERE (@state IS NULL OR state = @state) ORDER BY created_at, id'),
   };
 }
